@@ -1,0 +1,20 @@
+/**
+ * `npm run bench [-- <name>...]`: runs the named benchmarks (all when none is named). Each
+ * benchmark prints its own table with ratios against a reference measured in the same run, so
+ * numbers from different machines or runs are never compared directly.
+ */
+const benchmarks: Record<string, () => Promise<unknown>> = {
+  crypto: async () => (await import('./crypto.js')).run(),
+  handshake: async () => (await import('./handshake.js')).run(),
+};
+
+const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = requested.filter((name) => !(name in benchmarks));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(benchmarks).join(', ')}`);
+  process.exit(2);
+}
+for (const name of requested.length > 0 ? requested : Object.keys(benchmarks)) {
+  console.log(`\n== bench ${name} ==`);
+  await benchmarks[name]!();
+}
