@@ -16,18 +16,42 @@ export interface CryptoBackend {
    * ChaCha20-Poly1305 (RFC 8439) seal. `nonce` is 12 bytes; `out` must hold
    * plaintext.length + 16 bytes and may not overlap `plaintext`. Returns the bytes written.
    */
-  aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, out: Uint8Array): number;
+  aeadSeal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array,
+    out: Uint8Array,
+  ): number;
   /**
    * ChaCha20-Poly1305 open. `out` must hold ciphertext.length - 16 bytes and may not overlap
    * `ciphertext`. Returns the plaintext length, or -1 when the tag does not verify (or the input
    * is shorter than a tag). Never throws on bad input.
    */
-  aeadOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array, out: Uint8Array): number;
+  aeadOpen(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ciphertext: Uint8Array,
+    ad: Uint8Array,
+    out: Uint8Array,
+  ): number;
 
   /** XChaCha20-Poly1305 (24-byte nonce), used only by cookie replies. Same contract as aeadSeal. */
-  xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, out: Uint8Array): number;
+  xaeadSeal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array,
+    out: Uint8Array,
+  ): number;
   /** XChaCha20-Poly1305 open. Same contract as aeadOpen. */
-  xaeadOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array, out: Uint8Array): number;
+  xaeadOpen(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ciphertext: Uint8Array,
+    ad: Uint8Array,
+    out: Uint8Array,
+  ): number;
 
   /** X25519 public key of a 32-byte private key (RFC 7748 clamping applied). */
   x25519PublicKey(privateKey: Uint8Array): Uint8Array;

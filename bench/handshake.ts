@@ -1,0 +1,52 @@
+/**
+ * Handshakes per second per crypto backend: one full exchange is an initiation created by A,
+ * consumed and answered by B, and the response consumed by A (with MACs, timers and session
+ * set-up, as a real peer does it). Ratios are against the fastest backend in this run.
+ */
+import { availableBackends, loadBackend } from '../src-engine/wireguard/crypto/index.js';
+import type { CryptoBackend } from '../src-engine/wireguard/crypto/index.js';
+import type { Endpoint } from '../src-engine/wireguard/endpoint.js';
+import { REKEY_TIMEOUT } from '../src-engine/wireguard/constants.js';
+import { Tunn } from '../src-engine/wireguard/tunn.js';
+import { printTable } from './table.js';
+
+const A: Endpoint = { address: '10.0.0.1', port: 1 };
+const B: Endpoint = { address: '10.0.0.2', port: 2 };
+
+function measure(c: CryptoBackend, seconds: number): { perSecond: number; count: number } {
+  const ka = c.randomBytes(32);
+  const kb = c.randomBytes(32);
+  const a = new Tunn({ crypto: c, staticPrivate: ka, peerPublic: c.x25519PublicKey(kb), endpoint: B });
+  const b = new Tunn({ crypto: c, staticPrivate: kb, peerPublic: c.x25519PublicKey(ka), endpoint: A });
+  const out = new Uint8Array(256);
+  let now = 0;
+  const once = (): void => {
+    now += REKEY_TIMEOUT; // the initiator sends at most one initiation per REKEY_TIMEOUT
+    const init = a.initiateHandshake(now);
+    if (init.type !== 'network') throw new Error('no initiation');
+    const response = b.decapsulate(init.packet, A, out, now);
+    if (response.type !== 'network') throw new Error('no response');
+    const confirm = a.decapsulate(Uint8Array.from(response.packet), B, out, now);
+    if (confirm.type !== 'network') throw new Error('handshake did not complete');
+    b.decapsulate(Uint8Array.from(confirm.packet), A, out, now);
+  };
+  for (let i = 0; i < 20; i++) once(); // warm-up
+  const start = performance.now();
+  let count = 0;
+  while (performance.now() - start < seconds * 1000) {
+    once();
+    count++;
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  if (b.stats.handshakesCompleted !== count + 20) throw new Error('responder missed handshakes');
+  return { perSecond: count / elapsed, count };
+}
+
+export async function run(seconds = Number(process.env.BENCH_SECONDS ?? 1)): Promise<void> {
+  const results = availableBackends().map((name) => ({ name, ...measure(loadBackend(name), seconds) }));
+  const best = Math.max(...results.map((r) => r.perSecond));
+  printTable(
+    ['backend', 'handshakes/s', 'ms/handshake', 'ratio to fastest'],
+    results.map((r) => [r.name, r.perSecond.toFixed(0), (1000 / r.perSecond).toFixed(3), (r.perSecond / best).toFixed(2)]),
+  );
+}

@@ -1,0 +1,161 @@
+/**
+ * sodium-native backend: ChaCha20-Poly1305, XChaCha20-Poly1305 and X25519 from libsodium (native,
+ * one N-API call per operation, writes straight into the caller's buffer). libsodium has no
+ * BLAKE2s, so hash/HMAC come from node:crypto when it has `blake2s256` (else noble) and the keyed
+ * 16-byte MAC from noble.
+ *
+ * sodium-native is loaded lazily through createRequire: a missing or broken native module makes
+ * this backend unavailable instead of breaking the import of the engine. sodium-native 5 takes
+ * any Uint8Array view (it reads buffer/byteOffset/byteLength), so subarrays of a packet slab are
+ * passed as they are, without Buffer wrapping.
+ */
+import { createRequire } from 'node:module';
+import type { CryptoBackend } from './backend.js';
+import { nodeHashing } from './hashing.js';
+import {
+  BackendUnavailableError,
+  TAG_LENGTH,
+  X25519_LENGTH,
+  checkLength,
+  checkAeadArgs,
+  isAllZero,
+} from './util.js';
+
+/** The part of sodium-native's API this backend uses (the package ships no typings). */
+interface SodiumNative {
+  crypto_aead_chacha20poly1305_ietf_encrypt(
+    c: Uint8Array,
+    m: Uint8Array,
+    ad: Uint8Array | null,
+    nsec: null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
+  crypto_aead_chacha20poly1305_ietf_decrypt(
+    m: Uint8Array,
+    nsec: null,
+    c: Uint8Array,
+    ad: Uint8Array | null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
+  crypto_aead_xchacha20poly1305_ietf_encrypt: SodiumNative['crypto_aead_chacha20poly1305_ietf_encrypt'];
+  crypto_aead_xchacha20poly1305_ietf_decrypt: SodiumNative['crypto_aead_chacha20poly1305_ietf_decrypt'];
+  crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
+  crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
+  randombytes_buf(buffer: Uint8Array): void;
+}
+
+const REQUIRED_FUNCTIONS: readonly (keyof SodiumNative)[] = [
+  'crypto_aead_chacha20poly1305_ietf_encrypt',
+  'crypto_aead_chacha20poly1305_ietf_decrypt',
+  'crypto_aead_xchacha20poly1305_ietf_encrypt',
+  'crypto_aead_xchacha20poly1305_ietf_decrypt',
+  'crypto_scalarmult',
+  'crypto_scalarmult_base',
+  'randombytes_buf',
+];
+
+let loaded: { readonly sodium: SodiumNative } | { readonly error: BackendUnavailableError } | undefined;
+
+/** Loads sodium-native once; throws BackendUnavailableError (with the cause) when it cannot. */
+function loadSodium(): SodiumNative {
+  if (loaded === undefined) {
+    try {
+      const mod: unknown = createRequire(import.meta.url)('sodium-native');
+      const missing = REQUIRED_FUNCTIONS.filter(
+        (fn) => typeof (mod as Record<string, unknown>)[fn] !== 'function',
+      );
+      loaded =
+        missing.length === 0
+          ? { sodium: mod as SodiumNative }
+          : { error: new BackendUnavailableError(`sodium-native lacks ${missing.join(', ')}`) };
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+      loaded = { error: new BackendUnavailableError(`sodium-native failed to load: ${reason}`, { cause }) };
+    }
+  }
+  if ('error' in loaded) throw loaded.error;
+  return loaded.sodium;
+}
+
+type Encrypt = SodiumNative['crypto_aead_chacha20poly1305_ietf_encrypt'];
+type Decrypt = SodiumNative['crypto_aead_chacha20poly1305_ietf_decrypt'];
+
+function seal(
+  encrypt: Encrypt,
+  nonceLength: number,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+  out: Uint8Array,
+): number {
+  const length = plaintext.length + TAG_LENGTH;
+  checkAeadArgs(key, nonce, nonceLength, out, length);
+  // sodium-native wants the output to be exactly m.length + ABYTES.
+  return encrypt(out.length === length ? out : out.subarray(0, length), plaintext, ad, null, nonce, key);
+}
+
+function open(
+  decrypt: Decrypt,
+  nonceLength: number,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  ad: Uint8Array,
+  out: Uint8Array,
+): number {
+  const length = ciphertext.length - TAG_LENGTH;
+  checkAeadArgs(key, nonce, nonceLength, out, Math.max(length, 0));
+  if (length < 0) return -1;
+  try {
+    // Throws "could not verify data" on a bad tag; libsodium verifies before decrypting.
+    return decrypt(out.length === length ? out : out.subarray(0, length), null, ciphertext, ad, nonce, key);
+  } catch {
+    return -1;
+  }
+}
+
+export function createSodiumBackend(): CryptoBackend {
+  const sodium = loadSodium();
+  const {
+    crypto_aead_chacha20poly1305_ietf_encrypt: encrypt,
+    crypto_aead_chacha20poly1305_ietf_decrypt: decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt: xencrypt,
+    crypto_aead_xchacha20poly1305_ietf_decrypt: xdecrypt,
+  } = sodium;
+
+  return {
+    name: 'sodium',
+    aeadSeal: (key, nonce, plaintext, ad, out) => seal(encrypt, 12, key, nonce, plaintext, ad, out),
+    aeadOpen: (key, nonce, ciphertext, ad, out) => open(decrypt, 12, key, nonce, ciphertext, ad, out),
+    xaeadSeal: (key, nonce, plaintext, ad, out) => seal(xencrypt, 24, key, nonce, plaintext, ad, out),
+    xaeadOpen: (key, nonce, ciphertext, ad, out) => open(xdecrypt, 24, key, nonce, ciphertext, ad, out),
+    x25519PublicKey(privateKey) {
+      checkLength(privateKey, X25519_LENGTH, 'X25519 private key');
+      const publicKey = new Uint8Array(X25519_LENGTH);
+      sodium.crypto_scalarmult_base(publicKey, privateKey);
+      return publicKey;
+    },
+    x25519(privateKey, publicKey) {
+      checkLength(privateKey, X25519_LENGTH, 'X25519 private key');
+      checkLength(publicKey, X25519_LENGTH, 'X25519 public key');
+      const secret = new Uint8Array(X25519_LENGTH);
+      try {
+        // libsodium rejects low-order points (and an all-zero result) with status -1, which
+        // sodium-native turns into a thrown Error.
+        sodium.crypto_scalarmult(secret, privateKey, publicKey);
+      } catch {
+        return null;
+      }
+      return isAllZero(secret) ? null : secret;
+    },
+    ...nodeHashing(),
+    randomBytes(length) {
+      const bytes = new Uint8Array(length);
+      sodium.randombytes_buf(bytes);
+      return bytes;
+    },
+  };
+}
