@@ -47,6 +47,11 @@ export async function run(seconds = Number(process.env.BENCH_SECONDS ?? 1)): Pro
   const best = Math.max(...results.map((r) => r.perSecond));
   printTable(
     ['backend', 'handshakes/s', 'ms/handshake', 'ratio to fastest'],
-    results.map((r) => [r.name, r.perSecond.toFixed(0), (1000 / r.perSecond).toFixed(3), (r.perSecond / best).toFixed(2)]),
+    results.map((r) => [
+      r.name,
+      r.perSecond.toFixed(0),
+      (1000 / r.perSecond).toFixed(3),
+      (r.perSecond / best).toFixed(2),
+    ]),
   );
 }

@@ -8,7 +8,13 @@
  * are removed either way.
  */
 import { NetnsHarness } from '../system/netns.js';
-import { buildNamespaces, OUR_TUNNEL_IP, startPeers, WG_TUNNEL_IP, type Topology } from '../wg-peer/topology.js';
+import {
+  buildNamespaces,
+  OUR_TUNNEL_IP,
+  startPeers,
+  WG_TUNNEL_IP,
+  type Topology,
+} from '../wg-peer/topology.js';
 
 const seconds = Number(process.env.DEMO_SECONDS ?? 20);
 const harness = new NetnsHarness({ base: 'fzdemo' });
@@ -22,13 +28,22 @@ const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 async function main(): Promise<void> {
   console.log('Building two network namespaces joined by a veth pair (10.99.0.1 ⇄ 10.99.0.2)…');
   const { nsWg, nsOurs } = await buildNamespaces(harness);
-  const t: Topology = await startPeers(harness, nsWg, nsOurs, { presharedKey: true, wgKnowsOurEndpoint: true });
-  console.log(`wireguard-go ${t.wg.ifname} in ${nsWg.name}: tunnel ${WG_TUNNEL_IP}, listening on 10.99.0.1:${t.wg.listenPort}`);
-  console.log(`our WireGuard (Node) in ${nsOurs.name}: tunnel ${OUR_TUNNEL_IP}, UDP 10.99.0.2:${t.ours.port}, with a preshared key`);
+  const t: Topology = await startPeers(harness, nsWg, nsOurs, {
+    presharedKey: true,
+    wgKnowsOurEndpoint: true,
+  });
+  console.log(
+    `wireguard-go ${t.wg.ifname} in ${nsWg.name}: tunnel ${WG_TUNNEL_IP}, listening on 10.99.0.1:${t.wg.listenPort}`,
+  );
+  console.log(
+    `our WireGuard (Node) in ${nsOurs.name}: tunnel ${OUR_TUNNEL_IP}, UDP 10.99.0.2:${t.ours.port}, with a preshared key`,
+  );
 
   const { handshakeMs } = await t.ours.initiate();
   console.log(`handshake with wireguard-go completed in ${handshakeMs.toFixed(1)} ms\n`);
-  console.log('time  echoes answered  rtt p50   ours tx / rx             wireguard-go rx / tx     last handshake');
+  console.log(
+    'time  echoes answered  rtt p50   ours tx / rx             wireguard-go rx / tx     last handshake',
+  );
 
   let answered = 0;
   let sent = 0;
@@ -40,7 +55,10 @@ async function main(): Promise<void> {
     answered += ping.replies;
     const ours = await t.ours.stats();
     const theirs = await t.wg.peer(t.ourPublicKey);
-    const age = theirs && theirs.latestHandshake > 0 ? `${Math.round(Date.now() / 1000 - theirs.latestHandshake)} s ago` : 'never';
+    const age =
+      theirs && theirs.latestHandshake > 0
+        ? `${Math.round(Date.now() / 1000 - theirs.latestHandshake)} s ago`
+        : 'never';
     console.log(
       `${String(Math.round((Date.now() - start) / 1000)).padStart(3)} s  ${`${answered}/${sent}`.padStart(15)}  ` +
         `${ping.rttP50Ms.toFixed(2).padStart(5)} ms  ${`${kib(ours.txBytes)} / ${kib(ours.rxBytes)}`.padEnd(23)}  ` +
@@ -49,7 +67,9 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
   }
 
-  console.log(`\nNow the other way: the kernel behind wireguard-go pings our process (ping ${OUR_TUNNEL_IP}):`);
+  console.log(
+    `\nNow the other way: the kernel behind wireguard-go pings our process (ping ${OUR_TUNNEL_IP}):`,
+  );
   const reverse = await nsWg.exec('ping', ['-c', '5', '-i', '0.2', OUR_TUNNEL_IP], { allowFailure: true });
   console.log(reverse.stdout.trim().split('\n').slice(-2).join('\n'));
   const final = await t.ours.stats();

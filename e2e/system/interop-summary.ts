@@ -5,7 +5,11 @@
 import { readFileSync } from 'node:fs';
 
 const file = new URL('../artifacts/wg-interop.json', import.meta.url);
-const summary = JSON.parse(readFileSync(file, 'utf8')) as { replies: number; handshakeMs: number; scenarios: string[] };
+const summary = JSON.parse(readFileSync(file, 'utf8')) as {
+  replies: number;
+  handshakeMs: number;
+  scenarios: string[];
+};
 const expected = ['no-psk', 'rekey', 'roaming', 'peer-initiates', 'psk'];
 const missing = expected.filter((s) => !summary.scenarios.includes(s));
 if (missing.length > 0 || !(summary.replies >= 1000) || !Number.isFinite(summary.handshakeMs)) {

@@ -25,7 +25,12 @@ export class PeerClient {
   }
 
   /** Spawns the peer in `ns` and waits until it listens. */
-  static async start(harness: NetnsHarness, ns: Netns, config: PeerConfig, label = 'our-peer'): Promise<PeerClient> {
+  static async start(
+    harness: NetnsHarness,
+    ns: Netns,
+    config: PeerConfig,
+    label = 'our-peer',
+  ): Promise<PeerClient> {
     const proc = harness.spawnIn(ns.name, process.execPath, ['--import', TSX, MAIN, JSON.stringify(config)], {
       label,
       stdin: 'pipe',
@@ -43,7 +48,10 @@ export class PeerClient {
     return this.call({ cmd: 'initiate', timeoutMs });
   }
 
-  ping(count: number, options: { window?: number; timeoutMs?: number; payloadSize?: number } = {}): Promise<PingResult> {
+  ping(
+    count: number,
+    options: { window?: number; timeoutMs?: number; payloadSize?: number } = {},
+  ): Promise<PingResult> {
     return this.call({ cmd: 'ping', count, ...options });
   }
 
@@ -72,7 +80,8 @@ export class PeerClient {
   private call<T>(command: PeerCommand): Promise<T> {
     const id = this.nextId++;
     const stdin = this.process.child.stdin;
-    if (!stdin || !this.process.running) return Promise.reject(new Error(`${this.process.label} is not running`));
+    if (!stdin || !this.process.running)
+      return Promise.reject(new Error(`${this.process.label} is not running`));
     return new Promise<T>((resolve, reject) => {
       const onExit = (): void => reject(new Error(`${this.process.label} exited during ${command.cmd}`));
       void this.process.exited.then(onExit);

@@ -49,7 +49,9 @@ const identifier = process.pid & 0xffff;
 
 function onEvent(e: TunnEvent): void {
   if (e.type === 'handshake_completed') {
-    log(`handshake completed (${e.isInitiator ? 'we initiated' : 'peer initiated'}), endpoint ${formatEndpoint(tunn.currentEndpoint)}`);
+    log(
+      `handshake completed (${e.isInitiator ? 'we initiated' : 'peer initiated'}), endpoint ${formatEndpoint(tunn.currentEndpoint)}`,
+    );
     for (const w of handshakeWaiters.splice(0)) w();
   } else {
     log(`event ${e.type}`);
@@ -99,7 +101,9 @@ function bind(port: number): Promise<Socket> {
 }
 
 const peer = new UdpPeer({ tunn, socket: await bind(config.bind.port ?? 0), onPacket, onEvent, clock });
-log(`listening on ${formatEndpoint({ address: config.bind.address, port: peer.localPort })}, backend ${crypto.name}`);
+log(
+  `listening on ${formatEndpoint({ address: config.bind.address, port: peer.localPort })}, backend ${crypto.name}`,
+);
 
 function waitForHandshake(timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -111,7 +115,12 @@ function waitForHandshake(timeoutMs: number): Promise<void> {
   });
 }
 
-async function ping(count: number, window: number, timeoutMs: number, payloadSize: number): Promise<PingResult> {
+async function ping(
+  count: number,
+  window: number,
+  timeoutMs: number,
+  payloadSize: number,
+): Promise<PingResult> {
   const rtts: number[] = [];
   let sent = 0;
   const payload = new Uint8Array(payloadSize).map((_, i) => i & 0xff);
@@ -119,13 +128,23 @@ async function ping(count: number, window: number, timeoutMs: number, payloadSiz
   const one = async (): Promise<void> => {
     while (sent < count && clock() < deadline) {
       const sequence = sent++ & 0xffff;
-      const request = buildIcmpEcho({ src: localIp!, dst: peerIp!, echo: 'request', identifier, sequence, payload });
+      const request = buildIcmpEcho({
+        src: localIp!,
+        dst: peerIp!,
+        echo: 'request',
+        identifier,
+        sequence,
+        payload,
+      });
       if (isPacketError(request)) throw request;
       const rtt = await new Promise<number | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          pendingEchoes.delete(sequence);
-          resolve(undefined);
-        }, Math.max(1, Math.min(2_000, deadline - clock())));
+        const timer = setTimeout(
+          () => {
+            pendingEchoes.delete(sequence);
+            resolve(undefined);
+          },
+          Math.max(1, Math.min(2_000, deadline - clock())),
+        );
         pendingEchoes.set(sequence, {
           sentAt: clock(),
           resolve: (r) => {
@@ -209,11 +228,14 @@ lines.on('line', (line) => {
   }
   execute(cmd).then(
     (result) => process.stdout.write(`RPC ${JSON.stringify({ id: cmd.id, ok: true, result })}\n`),
-    (err: Error) => process.stdout.write(`RPC ${JSON.stringify({ id: cmd.id, ok: false, error: err.message })}\n`),
+    (err: Error) =>
+      process.stdout.write(`RPC ${JSON.stringify({ id: cmd.id, ok: false, error: err.message })}\n`),
   );
 });
 lines.on('close', () => {
   peer.close();
   process.exit(0);
 });
-process.stdout.write(`RPC ${JSON.stringify({ id: 0, ok: true, result: { ready: true, port: peer.localPort } })}\n`);
+process.stdout.write(
+  `RPC ${JSON.stringify({ id: 0, ok: true, result: { ready: true, port: peer.localPort } })}\n`,
+);

@@ -8,8 +8,10 @@ export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 
 /** Reads the counter at `offset`; returns -1 when it exceeds MAX_COUNTER. */
 export function readCounter(buf: Uint8Array, offset: number): number {
-  const lo = (buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24)) >>> 0;
-  const hi = (buf[offset + 4]! | (buf[offset + 5]! << 8) | (buf[offset + 6]! << 16) | (buf[offset + 7]! << 24)) >>> 0;
+  const lo =
+    (buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24)) >>> 0;
+  const hi =
+    (buf[offset + 4]! | (buf[offset + 5]! << 8) | (buf[offset + 6]! << 16) | (buf[offset + 7]! << 24)) >>> 0;
   if (hi > 0x1fffff) return -1;
   return hi * 0x1_0000_0000 + lo;
 }

@@ -11,7 +11,11 @@ import { Tunn } from './tunn.js';
  */
 const c = createNobleBackend();
 
-function capture(pair: ReturnType<typeof makePair>): { init: Uint8Array; response: Uint8Array; data: Uint8Array } {
+function capture(pair: ReturnType<typeof makePair>): {
+  init: Uint8Array;
+  response: Uint8Array;
+  data: Uint8Array;
+} {
   const init = pair.a.initiateHandshake(pair.now);
   if (init.type !== 'network') throw new Error('no initiation');
   const initCopy = Uint8Array.from(init.packet);
@@ -46,8 +50,13 @@ describe('WireGuard input fuzzing', () => {
     });
   const random = fc.uint8Array({ maxLength: 1600 });
   const framed = fc
-    .tuple(fc.integer({ min: 1, max: 4 }), fc.constantFrom(HANDSHAKE_INITIATION_SIZE, HANDSHAKE_RESPONSE_SIZE, 64, 32, 48, 1000))
-    .chain(([type, len]) => fc.uint8Array({ minLength: len, maxLength: len }).map((b) => ((b[0] = type), b.fill(0, 1, 4), b)));
+    .tuple(
+      fc.integer({ min: 1, max: 4 }),
+      fc.constantFrom(HANDSHAKE_INITIATION_SIZE, HANDSHAKE_RESPONSE_SIZE, 64, 32, 48, 1000),
+    )
+    .chain(([type, len]) =>
+      fc.uint8Array({ minLength: len, maxLength: len }).map((b) => ((b[0] = type), b.fill(0, 1, 4), b)),
+    );
 
   it('never throws and counts every rejected input (≥ 10,000 inputs)', () => {
     let inputs = 0;

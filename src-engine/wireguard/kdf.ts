@@ -22,7 +22,11 @@ export function kdf2(c: CryptoBackend, key: Uint8Array, input: Uint8Array): [Uin
   return [t1, t2];
 }
 
-export function kdf3(c: CryptoBackend, key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
+export function kdf3(
+  c: CryptoBackend,
+  key: Uint8Array,
+  input: Uint8Array,
+): [Uint8Array, Uint8Array, Uint8Array] {
   const t0 = c.hmac(key, input);
   const t1 = c.hmac(t0, ONE);
   const t2 = c.hmac(t0, t1, TWO);

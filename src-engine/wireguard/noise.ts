@@ -31,11 +31,7 @@ export interface StaticKeys {
 }
 
 export type HandshakeState =
-  | 'zeroed'
-  | 'initiation_created'
-  | 'initiation_consumed'
-  | 'response_created'
-  | 'response_consumed';
+  'zeroed' | 'initiation_created' | 'initiation_consumed' | 'response_created' | 'response_consumed';
 
 /** Symmetric session keys derived at the end of a handshake. */
 export interface SessionKeys {
@@ -71,14 +67,16 @@ export function openInitiation(
 ): OpenedInitiation | undefined {
   if (msg.length !== HANDSHAKE_INITIATION_SIZE) return undefined;
   const ephemeral = msg.slice(Initiation.ephemeral, Initiation.ephemeral + KEY_SIZE);
-  let chainingKey = kdf1(c, initialState(c).chainingKey, ephemeral);
+  const chainingKey0 = kdf1(c, initialState(c).chainingKey, ephemeral);
   let hash = c.hash(localResponderHash, ephemeral);
   const es = c.x25519(local.privateKey, ephemeral);
   if (!es) return undefined;
-  let key: Uint8Array;
-  [chainingKey, key] = kdf2(c, chainingKey, es);
+  const [chainingKey, key] = kdf2(c, chainingKey0, es);
   es.fill(0);
-  const encryptedStatic = msg.subarray(Initiation.encryptedStatic, Initiation.encryptedStatic + KEY_SIZE + AEAD_TAG_SIZE);
+  const encryptedStatic = msg.subarray(
+    Initiation.encryptedStatic,
+    Initiation.encryptedStatic + KEY_SIZE + AEAD_TAG_SIZE,
+  );
   const initiatorStatic = new Uint8Array(KEY_SIZE);
   const opened = c.aeadOpen(key, ZERO_NONCE, encryptedStatic, hash, initiatorStatic);
   key.fill(0);
@@ -142,7 +140,10 @@ export class Handshake {
     let key: Uint8Array;
     [chainingKey, key] = kdf2(c, chainingKey, es);
     es.fill(0);
-    const encryptedStatic = msg.subarray(Initiation.encryptedStatic, Initiation.encryptedStatic + KEY_SIZE + AEAD_TAG_SIZE);
+    const encryptedStatic = msg.subarray(
+      Initiation.encryptedStatic,
+      Initiation.encryptedStatic + KEY_SIZE + AEAD_TAG_SIZE,
+    );
     c.aeadSeal(key, ZERO_NONCE, this.local.publicKey, hash, encryptedStatic);
     hash = c.hash(hash, encryptedStatic);
 
@@ -217,7 +218,10 @@ export class Handshake {
     se.fill(0);
     const [ck, tau, key] = kdf3(c, chainingKey, this.presharedKey);
     hash = c.hash(hash, tau);
-    const encryptedNothing = msg.subarray(Response.encryptedNothing, Response.encryptedNothing + AEAD_TAG_SIZE);
+    const encryptedNothing = msg.subarray(
+      Response.encryptedNothing,
+      Response.encryptedNothing + AEAD_TAG_SIZE,
+    );
     c.aeadSeal(key, ZERO_NONCE, EMPTY, hash, encryptedNothing);
     key.fill(0);
     hash = c.hash(hash, encryptedNothing);
@@ -247,7 +251,10 @@ export class Handshake {
     se.fill(0);
     const [ck, tau, key] = kdf3(c, chainingKey, this.presharedKey);
     hash = c.hash(hash, tau);
-    const encryptedNothing = msg.subarray(Response.encryptedNothing, Response.encryptedNothing + AEAD_TAG_SIZE);
+    const encryptedNothing = msg.subarray(
+      Response.encryptedNothing,
+      Response.encryptedNothing + AEAD_TAG_SIZE,
+    );
     const ok = c.aeadOpen(key, ZERO_NONCE, encryptedNothing, hash, EMPTY) === 0;
     key.fill(0);
     if (!ok) return false;

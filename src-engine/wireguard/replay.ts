@@ -23,7 +23,7 @@ export class ReplayWindow {
     if (counter > this.newest) return true;
     if (this.newest - counter >= REPLAY_WINDOW_SIZE) return false;
     const block = Math.floor(counter / BITS_PER_BLOCK) & BLOCK_MASK;
-    const bit = 1 << counter % BITS_PER_BLOCK;
+    const bit = 1 << (counter % BITS_PER_BLOCK);
     return (this.ring[block]! & bit) === 0;
   }
 
@@ -42,7 +42,7 @@ export class ReplayWindow {
       return false;
     }
     const block = blockIndex & BLOCK_MASK;
-    const bit = 1 << counter % BITS_PER_BLOCK;
+    const bit = 1 << (counter % BITS_PER_BLOCK);
     if ((this.ring[block]! & bit) !== 0) return false;
     this.ring[block] = this.ring[block]! | bit;
     return true;

@@ -51,10 +51,9 @@ export class WireGuardError extends Error {
   }
 }
 
-const errors = Object.fromEntries(DROP_REASONS.map((r) => [r, Object.freeze(new WireGuardError(r))])) as Record<
-  DropReason,
-  WireGuardError
->;
+const errors = Object.fromEntries(
+  DROP_REASONS.map((r) => [r, Object.freeze(new WireGuardError(r))]),
+) as Record<DropReason, WireGuardError>;
 
 export function wgError(reason: DropReason): WireGuardError {
   return errors[reason];

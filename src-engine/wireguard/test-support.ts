@@ -34,9 +34,25 @@ export function makePair(c: CryptoBackend, overrides: Partial<TunnConfig> = {}, 
   const ka = keyPair(c, 1);
   const kb = keyPair(c, 2);
   let wall = 1_700_000_000_000;
-  const common = { crypto: c, random: () => 0.5, wallClock: () => (wall += 100), presharedKey: psk, ...overrides };
-  const a = new Tunn({ ...common, staticPrivate: ka.privateKey, peerPublic: kb.publicKey, endpoint: ENDPOINT_B });
-  const b = new Tunn({ ...common, staticPrivate: kb.privateKey, peerPublic: ka.publicKey, endpoint: ENDPOINT_A });
+  const common = {
+    crypto: c,
+    random: () => 0.5,
+    wallClock: () => (wall += 100),
+    presharedKey: psk,
+    ...overrides,
+  };
+  const a = new Tunn({
+    ...common,
+    staticPrivate: ka.privateKey,
+    peerPublic: kb.publicKey,
+    endpoint: ENDPOINT_B,
+  });
+  const b = new Tunn({
+    ...common,
+    staticPrivate: kb.privateKey,
+    peerPublic: ka.publicKey,
+    endpoint: ENDPOINT_A,
+  });
   return { a, b, now: 1_000 };
 }
 
@@ -51,14 +67,20 @@ export interface Delivered {
  * Moves datagrams between the two peers until neither has anything to send. `first` is the
  * result of the call that started the exchange and the side that made it.
  */
-export function pump(pair: Pair, first?: { from: 'a' | 'b'; result: TunnResult }, drop?: (d: Uint8Array) => boolean): Delivered {
+export function pump(
+  pair: Pair,
+  first?: { from: 'a' | 'b'; result: TunnResult },
+  drop?: (d: Uint8Array) => boolean,
+): Delivered {
   const delivered: Delivered = { toA: [], toB: [], wire: [] };
   const queue: { from: 'a' | 'b'; packet: Uint8Array }[] = [];
-  if (first?.result.type === 'network') queue.push({ from: first.from, packet: Uint8Array.from(first.result.packet) });
+  if (first?.result.type === 'network')
+    queue.push({ from: first.from, packet: Uint8Array.from(first.result.packet) });
   const drain = (): void => {
     for (const side of ['a', 'b'] as const) {
       const t = pair[side];
-      for (let tx = t.pollTransmit(); tx; tx = t.pollTransmit()) queue.push({ from: side, packet: Uint8Array.from(tx.packet) });
+      for (let tx = t.pollTransmit(); tx; tx = t.pollTransmit())
+        queue.push({ from: side, packet: Uint8Array.from(tx.packet) });
     }
   };
   drain();
@@ -72,7 +94,8 @@ export function pump(pair: Pair, first?: { from: 'a' | 'b'; result: TunnResult }
     const src = from === 'a' ? ENDPOINT_A : ENDPOINT_B;
     const out = new Uint8Array(packet.length + 64);
     const r = to.decapsulate(packet, src, out, pair.now);
-    if (r.type === 'network') queue.push({ from: from === 'a' ? 'b' : 'a', packet: Uint8Array.from(r.packet) });
+    if (r.type === 'network')
+      queue.push({ from: from === 'a' ? 'b' : 'a', packet: Uint8Array.from(r.packet) });
     if (r.type === 'tunnel') (from === 'a' ? delivered.toB : delivered.toA).push(Uint8Array.from(r.packet));
     drain();
   }
@@ -90,7 +113,9 @@ export function send(pair: Pair, side: 'a' | 'b', packet: Uint8Array): Delivered
 export function advance(pair: Pair, to: number, onEachStep?: () => void): Delivered {
   const all: Delivered = { toA: [], toB: [], wire: [] };
   for (;;) {
-    const deadlines = [pair.a.pollTimeout(), pair.b.pollTimeout()].filter((d): d is number => d !== undefined && d <= to);
+    const deadlines = [pair.a.pollTimeout(), pair.b.pollTimeout()].filter(
+      (d): d is number => d !== undefined && d <= to,
+    );
     if (deadlines.length === 0) break;
     pair.now = Math.max(pair.now, Math.min(...deadlines));
     pair.a.handleTimeout(pair.now);

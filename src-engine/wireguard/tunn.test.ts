@@ -126,7 +126,9 @@ describe('Tunn drops bad input and counts it', () => {
     const datagram = Uint8Array.from(r.packet);
     const sink = new Uint8Array(2000);
     expect(pair.b.decapsulate(datagram, ENDPOINT_A, sink, pair.now).type).toBe('tunnel');
-    expect(pair.b.decapsulate(datagram, ENDPOINT_A, sink, pair.now)).toMatchObject({ error: { reason: 'replay' } });
+    expect(pair.b.decapsulate(datagram, ENDPOINT_A, sink, pair.now)).toMatchObject({
+      error: { reason: 'replay' },
+    });
   });
 
   it('drops a tampered transport packet without changing state', () => {
@@ -138,7 +140,9 @@ describe('Tunn drops bad input and counts it', () => {
     const tampered = Uint8Array.from(r.packet);
     tampered[20]! ^= 1;
     const sink = new Uint8Array(2000);
-    expect(pair.b.decapsulate(tampered, ENDPOINT_A, sink, pair.now)).toMatchObject({ error: { reason: 'decrypt_failed' } });
+    expect(pair.b.decapsulate(tampered, ENDPOINT_A, sink, pair.now)).toMatchObject({
+      error: { reason: 'decrypt_failed' },
+    });
     // The genuine packet with the same counter still gets through: the window was not touched.
     expect(pair.b.decapsulate(r.packet, ENDPOINT_A, sink, pair.now).type).toBe('tunnel');
   });
@@ -151,7 +155,9 @@ describe('Tunn drops bad input and counts it', () => {
     pump(pair, { from: 'a', result: init });
     const sink = new Uint8Array(2000);
     pair.now += 10_000;
-    expect(pair.b.decapsulate(copy, ENDPOINT_A, sink, pair.now)).toMatchObject({ error: { reason: 'timestamp_replay' } });
+    expect(pair.b.decapsulate(copy, ENDPOINT_A, sink, pair.now)).toMatchObject({
+      error: { reason: 'timestamp_replay' },
+    });
     // Two fresh initiations within 20 ms: the second is flood-limited.
     pair.now += 10_000;
     const i1 = pair.a.initiateHandshake(pair.now);
@@ -182,7 +188,12 @@ describe('Tunn drops bad input and counts it', () => {
     const pair = makePair(c);
     const stranger = keyPair(c, 9);
     const kb = keyPair(c, 2);
-    const t = new Tunn({ crypto: c, staticPrivate: stranger.privateKey, peerPublic: kb.publicKey, endpoint: ENDPOINT_B });
+    const t = new Tunn({
+      crypto: c,
+      staticPrivate: stranger.privateKey,
+      peerPublic: kb.publicKey,
+      endpoint: ENDPOINT_B,
+    });
     const init = t.initiateHandshake(pair.now);
     if (init.type !== 'network') throw new Error('expected an initiation');
     expect(pair.b.decapsulate(init.packet, ENDPOINT_A, new Uint8Array(200), pair.now)).toMatchObject({
@@ -205,7 +216,9 @@ describe('Tunn drops bad input and counts it', () => {
     for (const d of cases) expect(pair.b.decapsulate(d, ENDPOINT_A, sink, pair.now).type).toBe('error');
     expect(pair.b.stats.dropped.malformed).toBe(cases.length);
     const unknown = Uint8Array.of(4, 0, 0, 0, 9, 9, 9, 9, ...new Uint8Array(24));
-    expect(pair.b.decapsulate(unknown, ENDPOINT_A, sink, pair.now)).toMatchObject({ error: { reason: 'unknown_index' } });
+    expect(pair.b.decapsulate(unknown, ENDPOINT_A, sink, pair.now)).toMatchObject({
+      error: { reason: 'unknown_index' },
+    });
   });
 });
 
@@ -215,10 +228,19 @@ describe('Tunn cookies under load', () => {
     const guard = new HandshakeGuard(c, kb.publicKey);
     const pair = makePair(c);
     const ka = keyPair(c, 1);
-    pair.b = new Tunn({ crypto: c, staticPrivate: kb.privateKey, peerPublic: ka.publicKey, guard, endpoint: ENDPOINT_A });
+    pair.b = new Tunn({
+      crypto: c,
+      staticPrivate: kb.privateKey,
+      peerPublic: ka.publicKey,
+      guard,
+      endpoint: ENDPOINT_A,
+    });
     guard.forceUnderLoad = true;
     const d = pump(pair, { from: 'a', result: pair.a.initiateHandshake(pair.now) });
-    expect(d.wire.map((w) => messageType(w.packet))).toEqual([MESSAGE_HANDSHAKE_INITIATION, MESSAGE_COOKIE_REPLY]);
+    expect(d.wire.map((w) => messageType(w.packet))).toEqual([
+      MESSAGE_HANDSHAKE_INITIATION,
+      MESSAGE_COOKIE_REPLY,
+    ]);
     expect(pair.b.hasSession(pair.now)).toBe(false);
     // The retransmission carries mac2 from the cookie and is processed.
     const d2 = advance(pair, pair.now + REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX);
@@ -233,12 +255,22 @@ describe('Tunn cookies under load', () => {
     const responder = new Tunn({ crypto: c, staticPrivate: kb.privateKey, peerPublic: ka.publicKey, guard });
     const initiators = [3, 4, 5, 6, 7].map(
       (seed) =>
-        new Tunn({ crypto: c, staticPrivate: keyPair(c, seed).privateKey, peerPublic: kb.publicKey, endpoint: ENDPOINT_B }),
+        new Tunn({
+          crypto: c,
+          staticPrivate: keyPair(c, seed).privateKey,
+          peerPublic: kb.publicKey,
+          endpoint: ENDPOINT_B,
+        }),
     );
     const kinds = initiators.map((t, i) => {
       const init = t.initiateHandshake(1000);
       if (init.type !== 'network') throw new Error('expected an initiation');
-      const r = responder.decapsulate(init.packet, { address: '10.0.0.9', port: 1000 + i }, new Uint8Array(200), 1000 + i);
+      const r = responder.decapsulate(
+        init.packet,
+        { address: '10.0.0.9', port: 1000 + i },
+        new Uint8Array(200),
+        1000 + i,
+      );
       return r.type === 'network' ? messageType(r.packet) : r.type;
     });
     // The first three are processed (and rejected: unknown peer); from the 4th on, cookies.
@@ -250,7 +282,11 @@ describe('Tunn timers', () => {
   it('retransmits an unanswered initiation every 5 s + jitter and gives up after 90 s', () => {
     // Lose everything: b never hears from a.
     const lossy = makePair(c);
-    const lost = pump(lossy, { from: 'a', result: lossy.a.encapsulate(ipv4Packet(40), new Uint8Array(200), lossy.now) }, () => true);
+    const lost = pump(
+      lossy,
+      { from: 'a', result: lossy.a.encapsulate(ipv4Packet(40), new Uint8Array(200), lossy.now) },
+      () => true,
+    );
     expect(count(lost.wire, MESSAGE_HANDSHAKE_INITIATION)).toBe(1);
     const start = lossy.now;
     const sent: number[] = [];
@@ -293,7 +329,9 @@ describe('Tunn timers', () => {
     const keepalives = d.wire.filter((w) => w.from === 'b' && w.packet.length === TRANSPORT_OVERHEAD);
     expect(keepalives).toHaveLength(1);
     // and none after that while idle
-    expect(advance(pair, t0 + 60_000).wire.filter((w) => w.packet.length === TRANSPORT_OVERHEAD)).toHaveLength(0);
+    expect(
+      advance(pair, t0 + 60_000).wire.filter((w) => w.packet.length === TRANSPORT_OVERHEAD),
+    ).toHaveLength(0);
   });
 
   it('starts a new handshake 15 s after sending data without hearing back', () => {

@@ -134,7 +134,10 @@ export class Tunn {
   constructor(config: TunnConfig) {
     const c = config.crypto;
     this.c = c;
-    this.local = { privateKey: Uint8Array.from(config.staticPrivate), publicKey: c.x25519PublicKey(config.staticPrivate) };
+    this.local = {
+      privateKey: Uint8Array.from(config.staticPrivate),
+      publicKey: c.x25519PublicKey(config.staticPrivate),
+    };
     this.peerPublic = Uint8Array.from(config.peerPublic);
     this.localResponderHash = responderHash(c, this.local.publicKey);
     this.handshake = new Handshake(c, this.local, this.peerPublic, config.presharedKey);
@@ -284,7 +287,12 @@ export class Tunn {
    * Second half of an initiation, for devices that opened it themselves to find the peer. The
    * guard checks must already have passed.
    */
-  receiveOpenedInitiation(opened: OpenedInitiation, msg: Uint8Array, from: Endpoint, now: number): TunnResult {
+  receiveOpenedInitiation(
+    opened: OpenedInitiation,
+    msg: Uint8Array,
+    from: Endpoint,
+    now: number,
+  ): TunnResult {
     const previousIndex = this.handshake.state === 'zeroed' ? undefined : this.handshake.localIndex;
     const verdict = this.handshake.consumeInitiation(opened, msg, now);
     switch (verdict) {
@@ -299,7 +307,8 @@ export class Tunn {
       default:
         return this.drop('handshake_invalid');
     }
-    if (previousIndex !== undefined && !this.isKeypairIndex(previousIndex)) this.indices.release(previousIndex);
+    if (previousIndex !== undefined && !this.isKeypairIndex(previousIndex))
+      this.indices.release(previousIndex);
     const response = this.handshake.createResponse(this.indices.allocate());
     const keys = response && this.handshake.deriveSession();
     if (!response || !keys) {
@@ -326,7 +335,10 @@ export class Tunn {
     const verdict = this.guard.check(msg, readU32(msg, Response.senderIndex), from, now);
     if (verdict.action === 'drop') return this.drop(verdict.reason);
     if (verdict.action === 'cookie') return { type: 'network', packet: verdict.reply, to: from };
-    if (this.handshake.state !== 'initiation_created' || readU32(msg, Response.receiverIndex) !== this.handshake.localIndex) {
+    if (
+      this.handshake.state !== 'initiation_created' ||
+      readU32(msg, Response.receiverIndex) !== this.handshake.localIndex
+    ) {
       return this.drop('unknown_index');
     }
     if (!this.handshake.consumeResponse(msg)) return this.drop('handshake_invalid');
@@ -356,7 +368,9 @@ export class Tunn {
 
   private receiveCookieReply(msg: Uint8Array, now: number): TunnResult {
     const index = readU32(msg, 4);
-    const known = (this.handshake.state !== 'zeroed' && this.handshake.localIndex === index) || this.isKeypairIndex(index);
+    const known =
+      (this.handshake.state !== 'zeroed' && this.handshake.localIndex === index) ||
+      this.isKeypairIndex(index);
     if (!known) return this.drop('unknown_index');
     if (!this.cookieGenerator.consumeReply(msg, now)) return this.drop('handshake_invalid');
     return DONE;
@@ -497,7 +511,13 @@ export class Tunn {
       plaintext.set(packet);
       plaintext.fill(0, packet.length);
     }
-    const n = this.c.aeadSeal(kp.sendKey, this.nonce, plaintext, EMPTY_AD, out.subarray(TRANSPORT_HEADER_SIZE));
+    const n = this.c.aeadSeal(
+      kp.sendKey,
+      this.nonce,
+      plaintext,
+      EMPTY_AD,
+      out.subarray(TRANSPORT_HEADER_SIZE),
+    );
     return TRANSPORT_HEADER_SIZE + n;
   }
 
@@ -520,7 +540,11 @@ export class Tunn {
   /** The initiator rekeys a session that is old or has sent many messages (§6.2). */
   private keepKeyFreshSending(now: number): void {
     const kp = this.current;
-    if (kp && kp.isInitiator && (kp.sendCounter > REKEY_AFTER_MESSAGES || now - kp.createdAt > REKEY_AFTER_TIME)) {
+    if (
+      kp &&
+      kp.isInitiator &&
+      (kp.sendCounter > REKEY_AFTER_MESSAGES || now - kp.createdAt > REKEY_AFTER_TIME)
+    ) {
       this.sendHandshakeInitiation(false, now);
     }
   }
@@ -528,7 +552,12 @@ export class Tunn {
   /** …and on receive shortly before the responder would reject the session (165 s, §6.2). */
   private keepKeyFreshReceiving(now: number): void {
     const kp = this.current;
-    if (kp && kp.isInitiator && now - kp.createdAt > REKEY_ON_RECEIVE_AFTER && !this.sentLastMinuteHandshake) {
+    if (
+      kp &&
+      kp.isInitiator &&
+      now - kp.createdAt > REKEY_ON_RECEIVE_AFTER &&
+      !this.sentLastMinuteHandshake
+    ) {
       this.sentLastMinuteHandshake = true;
       this.sendHandshakeInitiation(false, now);
     }
@@ -662,4 +691,3 @@ function innerPacketLength(buf: Uint8Array, available: number): number {
   }
   return length <= available ? length : -1;
 }
-
