@@ -1,0 +1,378 @@
+import {
+  ADDR_SIZE,
+  createBatch,
+  createDatagramBatch,
+  type DatagramBatch,
+  type PacketBatch,
+} from '../tun/batch.js';
+import { isPlausibleIpPacket, type TunDevice } from '../tun/device.js';
+import type { CryptoBackend } from '../wireguard/crypto/backend.js';
+import { readU32 } from '../wireguard/counter.js';
+import type { Endpoint } from '../wireguard/endpoint.js';
+import { HandshakeGuard } from '../wireguard/guard.js';
+import { IndexTable } from '../wireguard/indices.js';
+import { classify, Initiation } from '../wireguard/messages.js';
+import { openInitiation, responderHash } from '../wireguard/noise.js';
+import type { Transmit, TunnEvent, TunnResult } from '../wireguard/result.js';
+import { Tunn, type TunnStats } from '../wireguard/tunn.js';
+import { AllowedIps, type Cidr } from './allowed-ips.js';
+import { EndpointCache } from './address-record.js';
+import type { UdpTransport } from './udp.js';
+
+export interface DevicePeerConfig {
+  readonly publicKey: Uint8Array;
+  readonly presharedKey?: Uint8Array;
+  readonly endpoint?: Endpoint;
+  readonly allowedIps: readonly Cidr[];
+  readonly persistentKeepalive?: number;
+}
+
+export interface WireGuardDeviceConfig {
+  readonly crypto: CryptoBackend;
+  readonly privateKey: Uint8Array;
+  readonly peers: readonly DevicePeerConfig[];
+  readonly mtu?: number;
+  /** Pad plaintext as the paper specifies (default true). */
+  readonly padding?: boolean;
+  /** Packets per batch in each direction (default 64): bounds the time one source holds the loop. */
+  readonly batchSize?: number;
+  readonly clock?: () => number;
+}
+
+export interface DeviceStats {
+  /** TUN packets with no peer for their destination (dropped). */
+  noRoute: number;
+  /** Decrypted packets whose source is not in the sending peer's allowed IPs (dropped). */
+  sourceNotAllowed: number;
+  /** Datagrams for no known peer or index (dropped). */
+  unknownPeer: number;
+  /** Datagrams dropped because the socket stayed full. */
+  sendDropped: number;
+  tunWriteDropped: number;
+}
+
+interface Peer {
+  readonly tunn: Tunn;
+  readonly allowed: readonly Cidr[];
+}
+
+const SLOT_SIZE = 2048;
+
+/**
+ * A WireGuard interface: one TUN, one UDP socket, many peers (wireguard-go's Device). The hot
+ * path works on packed batches end to end — a TUN batch becomes one sendmmsg, a recvmmsg batch
+ * becomes one batched TUN write — with preallocated slabs, no promises and no logging per
+ * packet. Each callback handles at most `batchSize` packets, then returns to the event loop, so
+ * TUN reads cannot starve UDP receives (ENVIRONMENT.md §2) or the other way round.
+ */
+export class WireGuardDevice {
+  readonly stats: DeviceStats = {
+    noRoute: 0,
+    sourceNotAllowed: 0,
+    unknownPeer: 0,
+    sendDropped: 0,
+    tunWriteDropped: 0,
+  };
+  private readonly c: CryptoBackend;
+  private readonly staticKeys: { privateKey: Uint8Array; publicKey: Uint8Array };
+  private readonly localResponderHash: Uint8Array;
+  private readonly guard: HandshakeGuard;
+  private readonly indices = new IndexTable<Peer>();
+  private readonly routes = new AllowedIps<Peer>();
+  private readonly peersByKey = new Map<string, Peer>();
+  private readonly endpoints = new EndpointCache();
+  private readonly clock: () => number;
+  private readonly mtu: number;
+
+  // Outgoing datagrams and incoming packets, preallocated once.
+  private readonly udpOut: DatagramBatch;
+  private readonly tunOut: PacketBatch;
+  private udpOutCount = 0;
+  private tunOutCount = 0;
+  private waitingForSocket = false;
+
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private running = false;
+  private readonly eventListeners: ((peer: Uint8Array, e: TunnEvent) => void)[] = [];
+
+  constructor(
+    config: WireGuardDeviceConfig,
+    private readonly tun: TunDevice,
+    private readonly udp: UdpTransport,
+  ) {
+    this.c = config.crypto;
+    this.clock = config.clock ?? (() => performance.now());
+    this.mtu = config.mtu ?? tun.mtu;
+    this.staticKeys = {
+      privateKey: Uint8Array.from(config.privateKey),
+      publicKey: this.c.x25519PublicKey(config.privateKey),
+    };
+    this.localResponderHash = responderHash(this.c, this.staticKeys.publicKey);
+    this.guard = new HandshakeGuard(this.c, this.staticKeys.publicKey);
+    const batch = config.batchSize ?? 64;
+    // Room for the batch plus the handshake messages a batch can trigger.
+    this.udpOut = createDatagramBatch(batch * 2, SLOT_SIZE);
+    this.tunOut = createBatch(batch, SLOT_SIZE);
+    for (const p of config.peers) this.addPeer(p, config.padding ?? true);
+  }
+
+  get publicKey(): Uint8Array {
+    return this.staticKeys.publicKey;
+  }
+
+  onEvent(listener: (peerPublicKey: Uint8Array, e: TunnEvent) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  start(onError: (err: Error) => void): void {
+    this.running = true;
+    this.tun.start(
+      (batch, count) => this.fromTun(batch, count),
+      (err) => onError(new Error(`TUN ${this.tun.name}: ${err.message}`, { cause: err })),
+    );
+    this.udp.start(
+      (batch, count) => this.fromNetwork(batch, count),
+      (err) => onError(new Error(`UDP socket: ${err.message}`, { cause: err })),
+    );
+    this.afterWork();
+  }
+
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.tun.close();
+    this.udp.close();
+  }
+
+  peerStats(): { publicKey: Uint8Array; endpoint: Endpoint | undefined; stats: TunnStats }[] {
+    return [...this.peersByKey.values()].map((p) => ({
+      publicKey: p.tunn.peerPublic,
+      endpoint: p.tunn.currentEndpoint,
+      stats: p.tunn.stats,
+    }));
+  }
+
+  /** Starts handshakes with every peer that has an endpoint (instead of waiting for traffic). */
+  connectAll(): void {
+    const now = this.clock();
+    for (const p of this.peersByKey.values()) {
+      if (p.tunn.currentEndpoint) this.collect(p, p.tunn.initiateHandshake(now));
+    }
+    this.afterWork();
+  }
+
+  private addPeer(config: DevicePeerConfig, padding: boolean): void {
+    const peer: Peer = { tunn: undefined as unknown as Tunn, allowed: config.allowedIps };
+    (peer as { tunn: Tunn }).tunn = new Tunn({
+      crypto: this.c,
+      staticPrivate: this.staticKeys.privateKey,
+      peerPublic: config.publicKey,
+      presharedKey: config.presharedKey,
+      persistentKeepalive: config.persistentKeepalive,
+      endpoint: config.endpoint,
+      mtu: this.mtu,
+      padding,
+      guard: this.guard,
+      indices: this.indices.allocatorFor(peer),
+    });
+    this.peersByKey.set(Buffer.from(config.publicKey).toString('hex'), peer);
+    for (const cidr of config.allowedIps) this.routes.insert(cidr, peer);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TUN → peers → UDP
+
+  private fromTun(batch: PacketBatch, count: number): void {
+    const now = this.clock();
+    const buf = batch.buffer;
+    for (let i = 0; i < count; i++) {
+      const offset = i * batch.slotSize + batch.headroom;
+      const length = batch.lengths[i]!;
+      if (!isPlausibleIpPacket(buf, offset, length, this.mtu)) {
+        this.tun.stats.droppedInvalid++;
+        continue;
+      }
+      const v4 = buf[offset]! >> 4 === 4;
+      const peer = this.routes.lookup(buf, offset + (v4 ? 16 : 24), v4 ? 4 : 16);
+      if (!peer) {
+        this.stats.noRoute++;
+        continue;
+      }
+      if (this.udpOutCount === this.udpOut.capacity) this.flushUdp();
+      const slotStart = this.udpOutCount * this.udpOut.slotSize;
+      const out = this.udpOut.buffer.subarray(slotStart, slotStart + this.udpOut.slotSize);
+      const r = peer.tunn.encapsulate(buf.subarray(offset, offset + length), out, now);
+      if (r.type === 'network') {
+        if (r.packet.buffer === out.buffer && r.packet.byteOffset === out.byteOffset) {
+          this.udpOut.lengths[this.udpOutCount] = r.packet.length;
+          this.endpoints.toRecord(r.to, this.udpOut.addrs, this.udpOutCount * ADDR_SIZE);
+          this.udpOutCount++;
+        } else {
+          this.queueDatagram(r.packet, r.to);
+        }
+      }
+      this.drainPeer(peer);
+    }
+    this.afterWork();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // UDP → peers → TUN
+
+  private fromNetwork(batch: DatagramBatch, count: number): void {
+    const now = this.clock();
+    const buf = batch.buffer;
+    for (let i = 0; i < count; i++) {
+      const offset = i * batch.slotSize + batch.headroom;
+      const datagram = buf.subarray(offset, offset + batch.lengths[i]!);
+      const from = this.endpoints.fromRecord(batch.addrs, i * ADDR_SIZE);
+      const kind = classify(datagram);
+      let peer: Peer | undefined;
+      let r: TunnResult;
+      if (kind === 'transport' || kind === 'response' || kind === 'cookie') {
+        peer = this.indices.lookup(readU32(datagram, kind === 'response' ? 8 : 4));
+        if (!peer) {
+          this.stats.unknownPeer++;
+          continue;
+        }
+        if (this.tunOutCount === this.tunOut.capacity) this.flushTun();
+        const slotStart = this.tunOutCount * this.tunOut.slotSize;
+        r = peer.tunn.decapsulate(
+          datagram,
+          from,
+          this.tunOut.buffer.subarray(slotStart, slotStart + this.tunOut.slotSize),
+          now,
+        );
+      } else if (kind === 'initiation') {
+        const verdict = this.guard.check(datagram, readU32(datagram, Initiation.senderIndex), from, now);
+        if (verdict.action === 'cookie') {
+          this.queueDatagram(verdict.reply, from);
+          continue;
+        }
+        const opened =
+          verdict.action === 'accept'
+            ? openInitiation(this.c, this.staticKeys, this.localResponderHash, datagram)
+            : undefined;
+        peer = opened && this.peersByKey.get(Buffer.from(opened.initiatorStatic).toString('hex'));
+        if (!opened || !peer) {
+          this.stats.unknownPeer++;
+          continue;
+        }
+        r = peer.tunn.receiveOpenedInitiation(opened, datagram, from, now);
+      } else {
+        this.stats.unknownPeer++;
+        continue;
+      }
+      if (r.type === 'tunnel') {
+        if (this.sourceAllowed(peer, r.packet)) {
+          this.tunOut.lengths[this.tunOutCount++] = r.packet.length;
+        } else {
+          this.stats.sourceNotAllowed++;
+        }
+      } else if (r.type === 'network') {
+        this.queueDatagram(r.packet, r.to);
+      }
+      this.drainPeer(peer);
+    }
+    this.flushTun();
+    this.afterWork();
+  }
+
+  private sourceAllowed(peer: Peer, packet: Uint8Array): boolean {
+    const v4 = packet[0]! >> 4 === 4;
+    return this.routes.lookup(packet, v4 ? 12 : 8, v4 ? 4 : 16) === peer;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Output
+
+  private collect(peer: Peer, r: TunnResult): void {
+    if (r.type === 'network') this.queueDatagram(r.packet, r.to);
+    this.drainPeer(peer);
+  }
+
+  private drainPeer(peer: Peer): void {
+    for (let t: Transmit | undefined = peer.tunn.pollTransmit(); t; t = peer.tunn.pollTransmit()) {
+      this.queueDatagram(t.packet, t.to);
+    }
+    for (let e = peer.tunn.pollEvent(); e; e = peer.tunn.pollEvent()) {
+      for (const l of this.eventListeners) l(peer.tunn.peerPublic, e);
+    }
+  }
+
+  /** Copies a datagram produced outside the batch slab (handshakes, flushed queues) into it. */
+  private queueDatagram(packet: Uint8Array, to: Endpoint): void {
+    if (this.udpOutCount === this.udpOut.capacity) this.flushUdp();
+    if (this.udpOutCount === this.udpOut.capacity) {
+      this.stats.sendDropped++;
+      return;
+    }
+    this.udpOut.buffer.set(packet, this.udpOutCount * this.udpOut.slotSize);
+    this.udpOut.lengths[this.udpOutCount] = packet.length;
+    this.endpoints.toRecord(to, this.udpOut.addrs, this.udpOutCount * ADDR_SIZE);
+    this.udpOutCount++;
+  }
+
+  private flushUdp(): void {
+    if (this.udpOutCount === 0 || this.waitingForSocket) return;
+    const sent = this.udp.send(this.udpOut, this.udpOutCount);
+    if (sent < this.udpOutCount) {
+      // The socket buffer is full: keep the rest, wait until the kernel drains it.
+      this.udpOut.buffer.copyWithin(0, sent * this.udpOut.slotSize, this.udpOutCount * this.udpOut.slotSize);
+      this.udpOut.lengths.copyWithin(0, sent, this.udpOutCount);
+      this.udpOut.addrs.copyWithin(0, sent * ADDR_SIZE, this.udpOutCount * ADDR_SIZE);
+      this.udpOutCount -= sent;
+      this.waitingForSocket = true;
+      this.udp.stats.sendBackpressure++;
+      this.udp.onceWritable(() => {
+        this.waitingForSocket = false;
+        this.flushUdp();
+      });
+      return;
+    }
+    this.udpOutCount = 0;
+  }
+
+  private flushTun(): void {
+    if (this.tunOutCount === 0) return;
+    const written = this.tun.write(this.tunOut, this.tunOutCount);
+    // A TUN write only fails when the kernel queue is full; like a NIC, drop rather than block.
+    this.stats.tunWriteDropped += this.tunOutCount - written;
+    this.tunOutCount = 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Timers
+
+  private afterWork(): void {
+    this.flushUdp();
+    if (this.running) this.schedule();
+  }
+
+  private schedule(): void {
+    let at = Infinity;
+    for (const p of this.peersByKey.values()) {
+      const t = p.tunn.pollTimeout();
+      if (t !== undefined && t < at) at = t;
+    }
+    if (at >= this.timerAt || at === Infinity) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, at - this.clock()));
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = this.clock();
+    for (const p of this.peersByKey.values()) {
+      const t = p.tunn.pollTimeout();
+      if (t !== undefined && t <= now) {
+        p.tunn.handleTimeout(now);
+        this.drainPeer(p);
+      }
+    }
+    this.afterWork();
+  }
+}
