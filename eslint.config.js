@@ -24,7 +24,10 @@ export default tseslint.config(
     // The engine must stay free of Electron so the gateway and headless client can use it.
     files: ['src-engine/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['electron'], patterns: ['../src-main/*', '../../src-main/*'] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: ['electron'], patterns: ['../src-main/*', '../../src-main/*'] },
+      ],
     },
   },
 );
