@@ -1,0 +1,92 @@
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { EngineStats, HostToWorker, TunnelConfig, WorkerToHost } from './protocol.js';
+
+export interface EngineHostEvents {
+  event: [WorkerToHost & { type: 'event' }];
+  error: [Error];
+  exit: [number];
+}
+
+const WORKER_URL = new URL('./engine-worker.ts', import.meta.url);
+const BUILT_WORKER_URL = new URL('./engine-worker.js', import.meta.url);
+const TSX_LOADER = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url);
+
+/**
+ * Starts the engine in a worker thread and talks to it through typed messages. In Electron the
+ * host lives in the main process, so no packet work ever blocks the UI thread.
+ */
+export class EngineHost extends EventEmitter<EngineHostEvents> {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, (s: EngineStats) => void>();
+
+  /** Spawns the worker and brings the tunnel up; resolves once the interface is up. */
+  async start(
+    config: TunnelConfig,
+  ): Promise<{ interfaceName: string; listenPort: number; cryptoBackend: string }> {
+    if (this.worker) throw new Error('engine already started');
+    // From sources (tests, dev), the worker is TypeScript and needs tsx's loader; built code runs as is.
+    const fromSource = import.meta.url.endsWith('.ts');
+    const worker = new Worker(fromSource ? WORKER_URL : BUILT_WORKER_URL, {
+      execArgv: fromSource ? ['--import', TSX_LOADER.href] : [],
+    });
+    this.worker = worker;
+    worker.on('error', (err) => this.emit('error', err));
+    worker.on('exit', (code) => {
+      this.worker = undefined;
+      this.emit('exit', code);
+    });
+    const started = new Promise<WorkerToHost & { type: 'started' }>((resolve, reject) => {
+      const onMessage = (m: WorkerToHost): void => {
+        if (m.type === 'started') resolve(m);
+        else if (m.type === 'error' && m.fatal) reject(new Error(m.message));
+      };
+      worker.on('message', onMessage);
+      worker.once('exit', (code) => reject(new Error(`engine worker exited (${code}) during start`)));
+    });
+    worker.on('message', (m: WorkerToHost) => this.onMessage(m));
+    this.send({ type: 'start', config });
+    try {
+      return await started;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  stats(): Promise<EngineStats> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (!this.worker) return reject(new Error('engine not running'));
+      this.pending.set(id, resolve);
+      this.send({ type: 'stats', id });
+    });
+  }
+
+  /** Stops the tunnel and the worker (the interface disappears with its TUN fd). */
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    this.send({ type: 'stop' });
+    const timer = setTimeout(() => void worker.terminate(), 2_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private send(m: HostToWorker): void {
+    this.worker?.postMessage(m);
+  }
+
+  private onMessage(m: WorkerToHost): void {
+    if (m.type === 'stats') {
+      this.pending.get(m.id)?.(m.stats);
+      this.pending.delete(m.id);
+    } else if (m.type === 'event') {
+      this.emit('event', m);
+    } else if (m.type === 'error' && this.listenerCount('error') > 0) {
+      this.emit('error', new Error(m.message));
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The engine worker: runs the data path off the main thread (in Electron the main thread is
+ * the UI's). Everything packet-related lives here; the host sees only messages.
+ */
+import { parentPort } from 'node:worker_threads';
+import { parseCidr } from '../datapath/allowed-ips.js';
+import { NativeUdpTransport } from '../datapath/native-udp.js';
+import { WireGuardDevice } from '../datapath/wg-device.js';
+import { configureLinuxInterface } from '../tun/linux-config.js';
+import { LinuxTunDevice } from '../tun/linux.js';
+import { defaultBackend, loadBackend } from '../wireguard/crypto/index.js';
+import { formatEndpoint } from '../wireguard/endpoint.js';
+import type { EngineStats, HostToWorker, TunnelConfig, WorkerToHost } from './protocol.js';
+
+if (!parentPort) throw new Error('engine-worker.ts must run in a worker thread');
+const port = parentPort;
+const post = (m: WorkerToHost): void => port.postMessage(m);
+const b64 = (s: string): Uint8Array => {
+  const bytes = Buffer.from(s, 'base64');
+  if (bytes.length !== 32) throw new Error('a key is not 32 bytes of base64');
+  return bytes;
+};
+
+let device: WireGuardDevice | undefined;
+let tun: LinuxTunDevice | undefined;
+let udp: NativeUdpTransport | undefined;
+let backendName = '';
+
+async function start(config: TunnelConfig): Promise<void> {
+  const crypto = config.cryptoBackend ? loadBackend(config.cryptoBackend) : defaultBackend();
+  backendName = crypto.name;
+  const mtu = config.mtu ?? 1280;
+  tun = new LinuxTunDevice({ name: config.interfaceName, mtu });
+  udp = new NativeUdpTransport({ address: config.listen.address, port: config.listen.port });
+  device = new WireGuardDevice(
+    {
+      crypto,
+      privateKey: b64(config.privateKey),
+      mtu,
+      padding: config.padding,
+      peers: config.peers.map((p) => ({
+        publicKey: b64(p.publicKey),
+        presharedKey: p.presharedKey ? b64(p.presharedKey) : undefined,
+        endpoint: p.endpoint,
+        allowedIps: p.allowedIps.map(parseCidr),
+        persistentKeepalive: p.persistentKeepalive,
+      })),
+    },
+    tun,
+    udp,
+  );
+  device.onEvent((peer, e) =>
+    post({ type: 'event', peer: Buffer.from(peer).toString('base64'), event: e.type }),
+  );
+  await configureLinuxInterface(tun.name, { addresses: config.addresses, mtu, routes: config.routes });
+  device.start((err) => post({ type: 'error', message: err.message, fatal: true }));
+  if (config.connectOnStart) device.connectAll();
+  post({ type: 'started', interfaceName: tun.name, listenPort: udp.localPort, cryptoBackend: crypto.name });
+}
+
+function stats(): EngineStats {
+  const now = performance.now();
+  return {
+    interfaceName: tun?.name ?? '',
+    cryptoBackend: backendName,
+    peers: (device?.peerStats() ?? []).map((p) => ({
+      publicKey: Buffer.from(p.publicKey).toString('base64'),
+      endpoint: p.endpoint ? formatEndpoint(p.endpoint) : undefined,
+      txBytes: p.stats.txBytes,
+      rxBytes: p.stats.rxBytes,
+      handshakesCompleted: p.stats.handshakesCompleted,
+      lastHandshakeAgoMs: p.stats.lastHandshakeAt === undefined ? null : now - p.stats.lastHandshakeAt,
+      dropped: { ...p.stats.dropped },
+    })),
+    device: { ...(device?.stats ?? {}) },
+    tun: { ...(tun?.stats ?? {}) },
+    udp: { ...(udp?.stats ?? {}) },
+  };
+}
+
+port.on('message', (m: HostToWorker) => {
+  switch (m.type) {
+    case 'start':
+      start(m.config).catch((err: Error) => {
+        // Release whatever was opened: a TUN left open keeps its interface alive.
+        if (device) device.stop();
+        else {
+          tun?.close();
+          udp?.close();
+        }
+        post({ type: 'error', message: err.message, fatal: true });
+      });
+      break;
+    case 'stats':
+      post({ type: 'stats', id: m.id, stats: stats() });
+      break;
+    case 'stop':
+      device?.stop();
+      post({ type: 'stopped' });
+      port.close();
+      break;
+  }
+});
