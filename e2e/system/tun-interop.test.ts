@@ -107,7 +107,7 @@ describe('our TUN tunnel against wireguard-go', () => {
   });
 
   it('moves an iperf3 TCP stream through the tunnel with no decryption errors', async () => {
-    const server = nsWg.spawn('iperf3', ['-s', '-1', '-B', '10.98.0.1'], { label: 'iperf3-server' });
+    const server = nsWg.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', '10.98.0.1'], { label: 'iperf3-server' });
     await server.waitForOutput(/Server listening/);
     const res = await nsOurs.exec('iperf3', ['-c', '10.98.0.1', '-t', '3', '-J'], { timeoutMs: 30_000 });
     const report = JSON.parse(res.stdout) as {

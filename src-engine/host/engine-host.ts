@@ -10,7 +10,7 @@ export interface EngineHostEvents {
 
 const WORKER_URL = new URL('./engine-worker.ts', import.meta.url);
 const BUILT_WORKER_URL = new URL('./engine-worker.js', import.meta.url);
-const TSX_LOADER = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url);
+const TSX_API = new URL('../../node_modules/tsx/dist/esm/api/index.mjs', import.meta.url);
 
 /**
  * Starts the engine in a worker thread and talks to it through typed messages. In Electron the
@@ -26,11 +26,17 @@ export class EngineHost extends EventEmitter<EngineHostEvents> {
     config: TunnelConfig,
   ): Promise<{ interfaceName: string; listenPort: number; cryptoBackend: string }> {
     if (this.worker) throw new Error('engine already started');
-    // From sources (tests, dev), the worker is TypeScript and needs tsx's loader; built code runs as is.
+    // From sources (tests, dev) the worker is TypeScript: a tiny bootstrap registers tsx inside
+    // the worker first (a worker does not inherit the parent's --import loaders). Built code runs as is.
     const fromSource = import.meta.url.endsWith('.ts');
-    const worker = new Worker(fromSource ? WORKER_URL : BUILT_WORKER_URL, {
-      execArgv: fromSource ? ['--import', TSX_LOADER.href] : [],
-    });
+    const worker = fromSource
+      ? new Worker(
+          `import(${JSON.stringify(TSX_API.href)})` +
+            `.then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); })` +
+            `.catch((err) => { console.error(err); process.exit(1); });`,
+          { eval: true },
+        )
+      : new Worker(BUILT_WORKER_URL);
     this.worker = worker;
     worker.on('error', (err) => this.emit('error', err));
     worker.on('exit', (code) => {
