@@ -83,13 +83,19 @@ export interface OursTunnelProgram {
  */
 export const OURS_TUNNEL: OursTunnelProgram | undefined = {
   script: fileURLToPath(new URL('../../e2e/wg-tunnel/tunnel-main.ts', import.meta.url)),
+  // BENCH_OURS_PROFILE=<dir> writes a V8 CPU profile per thread (main and engine worker) there.
+  nodeArgs: process.env.BENCH_OURS_PROFILE
+    ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_OURS_PROFILE]
+    : [],
   mapConfig: (c): TunnelConfig => ({
     privateKey: c.privateKey,
     interfaceName: c.ifname,
     addresses: [c.address],
     mtu: c.mtu,
     listen: { address: c.listenAddress, port: c.listenPort },
-    peers: [{ publicKey: c.peerPublicKey, endpoint: splitEndpoint(c.peerEndpoint), allowedIps: c.peerAllowedIps }],
+    peers: [
+      { publicKey: c.peerPublicKey, endpoint: splitEndpoint(c.peerEndpoint), allowedIps: c.peerAllowedIps },
+    ],
     // Firezone's peers send unpadded; padding costs a copy per packet and hides nothing here.
     padding: process.env.BENCH_OURS_PADDING === '1',
     cryptoBackend: parseBackend(process.env.BENCH_OURS_BACKEND),
