@@ -40,7 +40,7 @@ export class LinuxTunDevice implements TunDevice {
     return {
       readPackets: s.readPackets,
       writtenPackets: s.writtenPackets,
-      droppedInvalid: this.ownStats.droppedInvalid + s.droppedOversize,
+      droppedInvalid: this.ownStats.droppedInvalid + s.droppedOversize + s.droppedInvalid,
       writeBackpressure: s.eagainWrites,
     };
   }

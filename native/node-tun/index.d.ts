@@ -1,0 +1,161 @@
+/**
+ * node-tun: TUN devices and batched UDP sockets. Packets move in packed batches between the kernel
+ * and JS-owned buffers; each batch crosses N-API once.
+ *
+ * Packets live in "slots": packet i occupies
+ * `buffer[i*slotSize + headroom, i*slotSize + headroom + lengths[i])`.
+ */
+
+/** Size of a per-slot address record: [0]=4|6, [1]=0, [2..4)=port big-endian, [4..20)=address (IPv4 in the first 4 bytes). */
+export const ADDR_SIZE: 20;
+
+/** Writes an address record at out[offset..offset+ADDR_SIZE). IPv4-mapped IPv6 addresses are stored as IPv4. */
+export function encodeAddress(address: string, port: number, out: Uint8Array, offset: number): void;
+/** Reads the address record at records[offset..offset+ADDR_SIZE). */
+export function decodeAddress(records: Uint8Array, offset: number): { address: string; port: number };
+
+/** Errors from the kernel: `code` is the errno name ('EPERM', 'EBADFD', ...). */
+export interface SystemError extends Error {
+  code: string;
+  syscall?: string;
+  errno?: number;
+}
+
+export interface TunStats {
+  readPackets: number;
+  /** onPackets calls. */
+  readBatches: number;
+  writtenPackets: number;
+  /** Reads longer than slotSize - headroom (dropped). */
+  droppedOversize: number;
+  /** Reads that are not a whole IPv4/IPv6 packet: no or short header, or shorter than the header's length (dropped). */
+  droppedInvalid: number;
+  /** Writes the kernel refused (packets dropped and counted, or the error that was thrown). */
+  writeErrors: number;
+  /** Writes that hit EAGAIN (back-pressure). */
+  eagainWrites: number;
+}
+
+export interface TunOpenOptions {
+  /** Interface name (at most 15 bytes on Linux; may hold a '%d' pattern). '' or absent: the kernel picks one. */
+  name?: string | undefined;
+  /** IFF_MULTI_QUEUE (Linux): open the same name again for more queues. */
+  multiQueue?: boolean | undefined;
+}
+
+export class TunDevice {
+  private constructor();
+  /** Opens /dev/net/tun with TUNSETIFF IFF_TUN|IFF_NO_PI (|IFF_MULTI_QUEUE), O_NONBLOCK|O_CLOEXEC. */
+  static open(options?: TunOpenOptions): TunDevice;
+  readonly name: string;
+  /** The device's fd; -1 after close() (and always on Windows). */
+  readonly fd: number;
+  /**
+   * Watches the device with uv_poll. On each wake-up reads up to maxBatch packets into slots
+   * 0.. of buffer, sets lengths[], then calls onPackets(count) once; the slots are reused after
+   * it returns. Oversize and non-IP reads are dropped and counted and count towards maxBatch.
+   * A fatal error (device deleted → EBADFD, ...) stops reading and calls onError(err) once.
+   * Calling it again replaces the buffers and callbacks.
+   */
+  startReading(
+    buffer: Uint8Array,
+    slotSize: number,
+    headroom: number,
+    lengths: Uint32Array,
+    maxBatch: number,
+    onPackets: (count: number) => void,
+    onError: (err: SystemError) => void,
+  ): void;
+  stopReading(): void;
+  /**
+   * Writes packets 0..count-1 (one write(2) each, one N-API call for the batch). Returns how many
+   * packets were consumed: written, or dropped because the kernel refused that packet (EINVAL,
+   * EMSGSIZE, ENOBUFS, ENOMEM; counted in writeErrors). Less than count only when EAGAIN stopped
+   * the batch (counted in eagainWrites): retry from the returned index. Throws a SystemError for
+   * device errors (EBADFD, EIO, ...).
+   */
+  write(buffer: Uint8Array, slotSize: number, headroom: number, lengths: Uint32Array, count: number): number;
+  /** One packet: true if written, false on EAGAIN or a refused packet (see stats). */
+  writePacket(packet: Uint8Array): boolean;
+  readonly stats: TunStats;
+  /** Idempotent; stops reading and closes the fd (the interface disappears unless persistent). */
+  close(): void;
+}
+
+export interface UdpStats {
+  receivedDatagrams: number;
+  /** onPackets calls. */
+  receiveBatches: number;
+  sentDatagrams: number;
+  /** sendmmsg calls that sent at least one datagram. */
+  sendBatches: number;
+  /** send() calls stopped by EAGAIN. */
+  eagainSends: number;
+  /** Received datagrams longer than slotSize - headroom (dropped). */
+  truncated: number;
+  /** Datagrams dropped because the kernel refused them (ENETUNREACH, EMSGSIZE, wrong family, ...). */
+  sendErrors: number;
+  /** Messages sent with UDP GSO (several datagrams in one trip through the stack). */
+  gsoSends: number;
+  /** Coalesced (UDP GRO) receives, each split into several slots. */
+  groReceives: number;
+}
+
+export interface UdpBindOptions {
+  address: string;
+  /** 0: an ephemeral port. */
+  port: number;
+  reuseAddr?: boolean | undefined;
+  recvBufferSize?: number | undefined;
+  sendBufferSize?: number | undefined;
+  /** Send runs of equal-size datagrams to one destination with UDP GSO (Linux 4.18+). Default true. */
+  gso?: boolean | undefined;
+  /** Receive coalesced datagrams with UDP GRO (Linux 5.0+); the addon splits them into slots. Default true. */
+  gro?: boolean | undefined;
+}
+
+export class UdpSocket {
+  private constructor();
+  /** A non-blocking UDP socket, IPv4 or IPv6 by address; IPv6 sockets are dual-stack (IPV6_V6ONLY=0). */
+  static bind(options: UdpBindOptions): UdpSocket;
+  readonly address: string;
+  /** The bound port (the actual one when 0 was asked for). */
+  readonly port: number;
+  /** The socket's fd; -1 after close(). */
+  readonly fd: number;
+  /** Which offloads are in use (asked for and supported by the kernel). GSO turns off by itself if the kernel refuses it with EIO. */
+  readonly offloads: { gso: boolean; gro: boolean };
+  /**
+   * recvmmsg up to maxBatch datagrams per wake-up into slots, source address records into addrs
+   * (ADDR_SIZE per slot); onPackets(count) once per batch. Truncated datagrams are dropped and
+   * counted. Fatal errors call onError once and stop reading.
+   */
+  startReading(
+    buffer: Uint8Array,
+    slotSize: number,
+    headroom: number,
+    lengths: Uint32Array,
+    addrs: Uint8Array,
+    maxBatch: number,
+    onPackets: (count: number) => void,
+    onError: (err: SystemError) => void,
+  ): void;
+  stopReading(): void;
+  /**
+   * sendmmsg of datagrams 0..count-1 to the records addrs[i*ADDR_SIZE..]. Returns how many were
+   * consumed (sent, or dropped as refused: see sendErrors); less than count only on EAGAIN.
+   */
+  send(
+    buffer: Uint8Array,
+    slotSize: number,
+    headroom: number,
+    lengths: Uint32Array,
+    addrs: Uint8Array,
+    count: number,
+  ): number;
+  /** Calls cb once when the socket is writable (uv_poll UV_WRITABLE). Dropped if the socket closes first. */
+  onceWritable(cb: () => void): void;
+  readonly stats: UdpStats;
+  /** Idempotent. */
+  close(): void;
+}
