@@ -99,6 +99,7 @@ export const OURS_TUNNEL: OursTunnelProgram | undefined = {
     // Firezone's peers send unpadded; padding costs a copy per packet and hides nothing here.
     padding: process.env.BENCH_OURS_PADDING === '1',
     cryptoBackend: parseBackend(process.env.BENCH_OURS_BACKEND),
+    batchSize: process.env.BENCH_OURS_BATCH ? Number(process.env.BENCH_OURS_BATCH) : undefined,
   }),
 };
 

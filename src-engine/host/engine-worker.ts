@@ -30,14 +30,19 @@ async function start(config: TunnelConfig): Promise<void> {
   const crypto = config.cryptoBackend ? loadBackend(config.cryptoBackend) : defaultBackend();
   backendName = crypto.name;
   const mtu = config.mtu ?? 1280;
-  tun = new LinuxTunDevice({ name: config.interfaceName, mtu });
-  udp = new NativeUdpTransport({ address: config.listen.address, port: config.listen.port });
+  tun = new LinuxTunDevice({ name: config.interfaceName, mtu, batchSize: config.batchSize });
+  udp = new NativeUdpTransport({
+    address: config.listen.address,
+    port: config.listen.port,
+    batchSize: config.batchSize,
+  });
   device = new WireGuardDevice(
     {
       crypto,
       privateKey: b64(config.privateKey),
       mtu,
       padding: config.padding,
+      batchSize: config.batchSize,
       peers: config.peers.map((p) => ({
         publicKey: b64(p.publicKey),
         presharedKey: p.presharedKey ? b64(p.presharedKey) : undefined,

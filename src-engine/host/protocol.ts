@@ -25,6 +25,8 @@ export interface TunnelConfig {
   readonly cryptoBackend?: 'sodium' | 'node' | 'noble';
   /** Pad plaintext per the paper (default true). */
   readonly padding?: boolean;
+  /** Packets per batch in each direction (default 64). */
+  readonly batchSize?: number;
   /** Start handshakes at once instead of on first traffic. */
   readonly connectOnStart?: boolean;
 }
