@@ -21,6 +21,36 @@ export default tseslint.config(
     },
   },
   {
+    // Main-process logic stays testable without Electron: only src-main/electron/ imports it at
+    // run time (type imports are fine).
+    files: ['src-main/**/*.ts'],
+    ignores: ['src-main/electron/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'electron',
+              message: 'Only src-main/electron/ may import Electron.',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The renderer reaches main only through window.fz: no Node, no Electron, no main code.
+    files: ['src-renderer/**/*.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: ['electron'], patterns: ['node:*', '../src-main/*', '../../src-main/*'] },
+      ],
+    },
+  },
+  {
     // The engine must stay free of Electron so the gateway and headless client can use it.
     files: ['src-engine/**/*.ts'],
     rules: {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, in order, stopping at the first failure:
-#   setup (system packages), typecheck, lint, unit tests, system tests.
+#   setup (system packages), typecheck, lint, unit tests, system tests, UI tests (Playwright).
 # The last line is a summary: "tests: N passed, N failed, N skipped".
 set -uo pipefail
 
@@ -60,5 +60,6 @@ step typecheck npm run --silent typecheck
 step lint npm run --silent lint
 step unit vitest_project unit
 step system vitest_project system
+step ui vitest_project ui
 
 summary "all steps passed"

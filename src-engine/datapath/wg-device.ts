@@ -57,6 +57,13 @@ interface Peer {
 }
 
 const SLOT_SIZE = 2048;
+/**
+ * A batch is flushed early once it has taken this long to build, so the kernel and the other
+ * end (on the other core) work on the first packets while we seal the rest. With
+ * sodium-native a whole batch of 64 takes less; with @noble (≈ 22 µs per packet) this keeps the
+ * first packet from waiting 1.5 ms, which held TCP back more than the crypto did.
+ */
+const FLUSH_AFTER_MS = 0.25;
 
 /**
  * A WireGuard interface: one TUN, one UDP socket, many peers (wireguard-go's Device). The hot
@@ -185,8 +192,13 @@ export class WireGuardDevice {
 
   private fromTun(batch: PacketBatch, count: number): void {
     const now = this.clock();
+    let flushedAt = now;
     const buf = batch.buffer;
     for (let i = 0; i < count; i++) {
+      if ((i & 7) === 7 && this.clock() - flushedAt > FLUSH_AFTER_MS) {
+        this.flushUdp();
+        flushedAt = this.clock();
+      }
       const offset = i * batch.slotSize + batch.headroom;
       const length = batch.lengths[i]!;
       if (!isPlausibleIpPacket(buf, offset, length, this.mtu)) {
@@ -222,8 +234,14 @@ export class WireGuardDevice {
 
   private fromNetwork(batch: DatagramBatch, count: number): void {
     const now = this.clock();
+    let flushedAt = now;
     const buf = batch.buffer;
     for (let i = 0; i < count; i++) {
+      if ((i & 7) === 7 && this.clock() - flushedAt > FLUSH_AFTER_MS) {
+        this.flushTun();
+        this.flushUdp();
+        flushedAt = this.clock();
+      }
       const offset = i * batch.slotSize + batch.headroom;
       const datagram = buf.subarray(offset, offset + batch.lengths[i]!);
       const from = this.endpoints.fromRecord(batch.addrs, i * ADDR_SIZE);

@@ -1,0 +1,147 @@
+/**
+ * What a portal knows about an account: sites, resources, who may reach what, relays and DNS.
+ * The dev portal builds it from its config file, the simulation harness from a literal; the
+ * signalling core (`./core.ts`) turns it into the messages of PROTOCOL.md §3–§4.
+ */
+import type { Filter } from '../messages/common.js';
+
+export interface CatalogAccount {
+  readonly id: string;
+  readonly slug: string;
+  readonly name: string;
+  /** Whether ICE-less connections may be offered (§5.10); both peers must also support it. */
+  readonly iceless: boolean;
+}
+
+export interface CatalogSite {
+  readonly id: string;
+  readonly name: string;
+}
+
+export type IpStack = 'dual' | 'ipv4_only' | 'ipv6_only';
+
+export type CatalogResource =
+  | {
+      readonly id: string;
+      readonly type: 'dns';
+      readonly name: string;
+      /** Pattern: exact name, `*.` (any depth), `?.` (one label), as §2.4. */
+      readonly address: string;
+      readonly addressDescription: string | null;
+      readonly siteId: string;
+      readonly filters: readonly Filter[];
+      readonly ipStack: IpStack;
+    }
+  | {
+      readonly id: string;
+      readonly type: 'cidr';
+      readonly name: string;
+      /** Network in CIDR notation (an "ip" resource is a /32 or /128). */
+      readonly address: string;
+      readonly addressDescription: string | null;
+      readonly siteId: string;
+      readonly filters: readonly Filter[];
+    }
+  | {
+      readonly id: string;
+      readonly type: 'internet';
+      readonly name: string;
+      readonly siteId: string;
+    };
+
+export interface CatalogActor {
+  readonly id: string;
+  readonly name: string;
+  readonly email: string;
+  readonly groupIds: readonly string[];
+}
+
+export interface CatalogGroup {
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface CatalogPolicy {
+  readonly id: string;
+  readonly groupId: string;
+  readonly resourceId: string;
+}
+
+export interface CatalogRelay {
+  readonly id: string;
+  readonly name: string;
+  /** One relay may listen on an IPv4 and an IPv6 address (sent as two objects, §3.8). */
+  readonly addresses: readonly { readonly ip: string; readonly port: number }[];
+  /** coturn `static-auth-secret` for TURN REST credentials. */
+  readonly secret: string;
+}
+
+export interface CatalogDns {
+  readonly upstreamDo53: readonly string[];
+  readonly upstreamDoh: readonly string[];
+  readonly searchDomain: string | null;
+}
+
+export interface Catalog {
+  readonly account: CatalogAccount;
+  readonly sites: readonly CatalogSite[];
+  readonly resources: readonly CatalogResource[];
+  readonly actors: readonly CatalogActor[];
+  readonly groups: readonly CatalogGroup[];
+  readonly policies: readonly CatalogPolicy[];
+  readonly relays: readonly CatalogRelay[];
+  readonly dns: CatalogDns;
+}
+
+/** Fast lookups over a catalog; rebuilt whenever the catalog changes. */
+export class CatalogIndex {
+  readonly resources = new Map<string, CatalogResource>();
+  readonly sites = new Map<string, CatalogSite>();
+  readonly actors = new Map<string, CatalogActor>();
+  /** actor id → resource id → the first policy granting it. */
+  private readonly access = new Map<string, Map<string, string>>();
+
+  constructor(readonly catalog: Catalog) {
+    for (const site of catalog.sites) this.sites.set(site.id, site);
+    for (const resource of catalog.resources) this.resources.set(resource.id, resource);
+    for (const actor of catalog.actors) this.actors.set(actor.id, actor);
+    const policiesByGroup = new Map<string, CatalogPolicy[]>();
+    for (const policy of catalog.policies) {
+      const list = policiesByGroup.get(policy.groupId) ?? [];
+      list.push(policy);
+      policiesByGroup.set(policy.groupId, list);
+    }
+    for (const actor of catalog.actors) {
+      const allowed = new Map<string, string>();
+      for (const groupId of actor.groupIds) {
+        for (const policy of policiesByGroup.get(groupId) ?? []) {
+          if (this.resources.has(policy.resourceId) && !allowed.has(policy.resourceId)) {
+            allowed.set(policy.resourceId, policy.id);
+          }
+        }
+      }
+      this.access.set(actor.id, allowed);
+    }
+  }
+
+  /** The policy that lets `actorId` reach `resourceId`, if any. */
+  policyFor(actorId: string, resourceId: string): string | undefined {
+    return this.access.get(actorId)?.get(resourceId);
+  }
+
+  /** Resources `actorId` may reach, in catalog order. */
+  resourcesFor(actorId: string): CatalogResource[] {
+    const allowed = this.access.get(actorId);
+    if (!allowed) return [];
+    return this.catalog.resources.filter((resource) => allowed.has(resource.id));
+  }
+}
+
+/** Whether a change of `before` into `after` invalidates existing authorizations (§4.2). */
+export function resourceIdentityChanged(before: CatalogResource, after: CatalogResource): boolean {
+  if (before.type !== after.type || before.siteId !== after.siteId) return true;
+  if (before.type === 'internet' || after.type === 'internet') return false;
+  if (before.address !== after.address) return true;
+  if (before.type === 'dns' && after.type === 'dns' && before.ipStack !== after.ipStack) return true;
+  return false;
+}

@@ -1,0 +1,148 @@
+// Runs electron-builder on electron-builder.yml as far as a machine without the Electron binary
+// allows, and checks what it produced. A stub stands in for Electron: a shell script that
+// carries Electron's fuse wire, so the config is validated, the app is packed (asar, unpacked
+// natives, extra resources, app-update.yml) and the fuses are flipped exactly as for a release.
+//
+//   tsx src-main/tools/package-check.ts          (ELECTRON_BUILDER_7ZIP_PATH=/usr/bin/7za offline)
+//
+// Where the real binary exists, `npx electron-builder --linux` builds the installers instead.
+
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { buildApp, REPO } from './build-app.js';
+
+const run = promisify(execFile);
+/** @electron/fuses: the marker before the fuse wire in the Electron binary. */
+const FUSE_SENTINEL = 'dL7pKGdnNz796PbbjQWNKmHXBZaB9tsX';
+/** Fuse order (FuseV1Options): what electron-builder.yml asks for, '0' off / '1' on. */
+const EXPECTED_FUSES: readonly [string, string][] = [
+  ['RunAsNode', '0'],
+  ['EnableCookieEncryption', '1'],
+  ['EnableNodeOptionsEnvironmentVariable', '0'],
+  ['EnableNodeCliInspectArguments', '0'],
+  ['EnableEmbeddedAsarIntegrityValidation', '1'],
+  ['OnlyLoadAppFromAsar', '1'],
+  ['LoadBrowserProcessSpecificV8Snapshot', '0'],
+  ['GrantFileProtocolExtraPrivileges', '0'],
+];
+
+async function makeStubElectron(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  // Electron's defaults: run-as-node on, cookie encryption off, NODE_OPTIONS on, inspect on…
+  const wire = Buffer.concat([Buffer.from(FUSE_SENTINEL), Buffer.from([1, 8]), Buffer.from('10110001')]);
+  const script = Buffer.concat([
+    Buffer.from(
+      '#!/bin/sh\necho "stub Electron: the real binary is not installed on this machine" >&2\nexit 1\n# ',
+    ),
+    wire,
+    Buffer.from('\n'),
+  ]);
+  await writeFile(path.join(dir, 'electron'), script);
+  await chmod(path.join(dir, 'electron'), 0o755);
+  await writeFile(path.join(dir, 'LICENSE'), 'stub\n');
+  await writeFile(path.join(dir, 'version'), '41.10.0');
+}
+
+export async function packageCheck(): Promise<string[]> {
+  const problems: string[] = [];
+  const expect = (ok: boolean, what: string) => {
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+    if (!ok) problems.push(what);
+  };
+  await buildApp({ quiet: true });
+  const work = await mkdtemp(path.join(tmpdir(), 'fz-package-'));
+  try {
+    const stub = path.join(work, 'electron-stub');
+    const out = path.join(work, 'out');
+    await makeStubElectron(stub);
+    const env = { ...process.env };
+    if (!env.ELECTRON_BUILDER_7ZIP_PATH && existsSync('/usr/bin/7za'))
+      env.ELECTRON_BUILDER_7ZIP_PATH = '/usr/bin/7za';
+    const started = Date.now();
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [
+        path.join(REPO, 'node_modules/electron-builder/cli.js'),
+        '--linux',
+        'dir',
+        '--config',
+        'electron-builder.yml',
+        `-c.electronDist=${stub}`,
+        // Do not rebuild native modules in the shared checkout (N-API addons need no rebuild).
+        '-c.npmRebuild=false',
+        `-c.directories.output=${out}`,
+      ],
+      { cwd: REPO, env, maxBuffer: 16 * 1024 * 1024 },
+    ).catch((e: { stdout?: string; stderr?: string; message: string }) => {
+      console.error(e.stdout ?? '', e.stderr ?? '');
+      throw new Error(`electron-builder failed: ${e.message}`);
+    });
+    if (process.env.VERBOSE) console.log(stdout, stderr);
+    console.log(`electron-builder --linux dir: ${Date.now() - started} ms`);
+
+    const app = path.join(out, 'linux-unpacked');
+    const resources = path.join(app, 'resources');
+    const exe = path.join(app, 'fz-desktop');
+    expect(existsSync(exe), 'executable linux-unpacked/fz-desktop');
+
+    const binary = await readFile(exe);
+    const at = binary.indexOf(FUSE_SENTINEL) + FUSE_SENTINEL.length;
+    const fuses = binary.subarray(at + 2, at + 2 + EXPECTED_FUSES.length).toString();
+    for (const [i, [name, want]] of EXPECTED_FUSES.entries()) {
+      expect(fuses[i] === want, `fuse ${name} = ${want === '1' ? 'on' : 'off'}`);
+    }
+
+    const asar = createRequire(import.meta.url)('@electron/asar') as {
+      listPackage(p: string, o: object): string[];
+    };
+    const files = asar.listPackage(path.join(resources, 'app.asar'), {}).map((f) => f.replaceAll('\\', '/'));
+    for (const f of [
+      '/package.json',
+      '/dist/main/index.js',
+      '/dist/preload/preload.cjs',
+      '/dist/renderer/index.html',
+    ]) {
+      expect(files.includes(f), `app.asar contains ${f}`);
+    }
+    expect(
+      !files.some((f) => f.startsWith('/dist/') && f.endsWith('.map')),
+      'app.asar has no source maps of the app',
+    );
+    expect(!files.some((f) => f.startsWith('/dist/installers')), 'app.asar does not contain the installers');
+    expect(
+      files.includes('/node_modules/electron-updater/package.json'),
+      'app.asar contains electron-updater',
+    );
+
+    const tray = (await readdir(path.join(resources, 'tray'))).filter((f) => f.endsWith('.png'));
+    expect(tray.length === 20, `resources/tray has the 20 tray icons (${tray.length})`);
+    expect(existsSync(path.join(resources, 'icons', '256x256.png')), 'resources/icons/256x256.png');
+    const update = await readFile(path.join(resources, 'app-update.yml'), 'utf8');
+    expect(/provider: generic/.test(update), 'app-update.yml: generic update feed');
+    return problems;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  packageCheck().then(
+    (problems) => {
+      if (problems.length) {
+        console.error(`package check: ${problems.length} problem(s)`);
+        process.exit(1);
+      }
+      console.log('package check: electron-builder.yml validates and packs the app (with a stub Electron)');
+    },
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : e);
+      process.exit(1);
+    },
+  );
+}
