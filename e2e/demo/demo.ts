@@ -4,9 +4,12 @@
  * namespace: the handshake, ICMP echoes through the tunnel in both directions, and both peers'
  * byte counters once a second. Later issues grow it into client + gateway + portal.
  *
- * DEMO_SECONDS (default 20) sets how long it runs; Ctrl-C stops early. Namespaces and processes
- * are removed either way.
+ * DEMO_SECONDS (default 20) sets how long the live echo part runs; DEMO_PORTAL_SECONDS (default
+ * 120) how long the dev portal stays up at the end so its sign-in page can be opened in a browser
+ * (on DEMO_PORTAL_PORT, default 8080, loopback only). Ctrl-C stops early. Namespaces and
+ * processes are removed either way.
  */
+import { runPortalDemo } from '../portal/demo.js';
 import { NetnsHarness } from '../system/netns.js';
 import {
   buildNamespaces,
@@ -19,6 +22,8 @@ import {
 import { startTunTopology } from '../wg-tunnel/topology.js';
 
 const seconds = Number(process.env.DEMO_SECONDS ?? 20);
+/** How long the dev portal stays up at the end for a person to try its sign-in page (Ctrl-C ends it). */
+const portalSeconds = Number(process.env.DEMO_PORTAL_SECONDS ?? 120);
 const harness = new NetnsHarness({ base: 'fzdemo' });
 let stopping = false;
 process.once('SIGINT', () => {
@@ -118,6 +123,12 @@ async function main(): Promise<void> {
       `tx ${kib(peer?.txBytes ?? 0)}, rx ${kib(peer?.rxBytes ?? 0)}`,
   );
   await tun.stop();
+
+  console.log('\nPart 3: the signalling plane. The dev portal (Phoenix channels) with the example config;');
+  console.log(
+    'a client and a gateway session sign in, join, get a flow authorised and relay ICE candidates.',
+  );
+  await runPortalDemo({ port: Number(process.env.DEMO_PORTAL_PORT ?? 8080), seconds: portalSeconds });
   console.log('demo ok');
 }
 
