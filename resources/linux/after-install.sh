@@ -25,6 +25,14 @@ else
   warn "setcap not found (package libcap2-bin / libcap); the tunnel needs CAP_NET_ADMIN"
 fi
 
+# 2b. File capabilities put the process in secure-execution mode, where the dynamic linker
+#     ignores $ORIGIN run paths; Electron finds libffmpeg.so and friends through one. Make the
+#     install directory a trusted library path instead (through a link without spaces, which
+#     ld.so.conf cannot hold).
+ln -sfn "$app_dir" "/usr/lib/$exe_name"
+echo "/usr/lib/$exe_name" >"/etc/ld.so.conf.d/$exe_name.conf"
+if command -v ldconfig >/dev/null 2>&1; then ldconfig || warn "ldconfig failed"; fi
+
 # 3. Chromium's sandbox. It uses unprivileged user namespaces when the kernel allows them;
 #    otherwise the chrome-sandbox helper must be setuid root.
 sandbox="$app_dir/chrome-sandbox"

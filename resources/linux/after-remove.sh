@@ -18,6 +18,12 @@ if [ -L "$link" ] && [ "$(readlink "$link")" = "$app_dir/$exe_name" ]; then
   rm -f "$link"
 fi
 
+# The trusted library path for the capability-bearing binary (see after-install.sh).
+if [ -L "/usr/lib/$exe_name" ] && [ "$(readlink "/usr/lib/$exe_name")" = "$app_dir" ]; then
+  rm -f "/usr/lib/$exe_name" "/etc/ld.so.conf.d/$exe_name.conf"
+  if command -v ldconfig >/dev/null 2>&1; then ldconfig || true; fi
+fi
+
 # The AppArmor profile that after-install.sh may have added.
 profile="/etc/apparmor.d/$exe_name"
 if [ -f "$profile" ] && grep -q "$app_dir" "$profile" 2>/dev/null; then
