@@ -4,7 +4,9 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { parseCidr } from '../datapath/allowed-ips.js';
+import { DgramUdpTransport } from '../datapath/dgram-udp.js';
 import { NativeUdpTransport } from '../datapath/native-udp.js';
+import type { UdpTransport } from '../datapath/udp.js';
 import { WireGuardDevice } from '../datapath/wg-device.js';
 import { configureLinuxInterface } from '../tun/linux-config.js';
 import { LinuxTunDevice } from '../tun/linux.js';
@@ -23,19 +25,26 @@ const b64 = (s: string): Uint8Array => {
 
 let device: WireGuardDevice | undefined;
 let tun: LinuxTunDevice | undefined;
-let udp: NativeUdpTransport | undefined;
+let udp: UdpTransport | undefined;
 let backendName = '';
+
+/** node-tun's batched socket where it exists; node:dgram where node-tun has none (Windows). */
+async function openUdp(config: TunnelConfig): Promise<UdpTransport> {
+  const options = { address: config.listen.address, port: config.listen.port, batchSize: config.batchSize };
+  try {
+    return new NativeUdpTransport(options);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOSYS') throw err;
+    return DgramUdpTransport.bind(options);
+  }
+}
 
 async function start(config: TunnelConfig): Promise<void> {
   const crypto = config.cryptoBackend ? loadBackend(config.cryptoBackend) : defaultBackend();
   backendName = crypto.name;
   const mtu = config.mtu ?? 1280;
   tun = new LinuxTunDevice({ name: config.interfaceName, mtu, batchSize: config.batchSize });
-  udp = new NativeUdpTransport({
-    address: config.listen.address,
-    port: config.listen.port,
-    batchSize: config.batchSize,
-  });
+  udp = await openUdp(config);
   device = new WireGuardDevice(
     {
       crypto,
