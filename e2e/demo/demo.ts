@@ -128,7 +128,13 @@ async function main(): Promise<void> {
   console.log(
     'a client and a gateway session sign in, join, get a flow authorised and relay ICE candidates.',
   );
-  await runPortalDemo({ port: Number(process.env.DEMO_PORTAL_PORT ?? 8080), seconds: portalSeconds });
+  try {
+    await runPortalDemo({ port: Number(process.env.DEMO_PORTAL_PORT ?? 8080), seconds: portalSeconds });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    console.log('(port 8080 is taken; the portal takes a free port instead)');
+    await runPortalDemo({ port: 0, seconds: portalSeconds });
+  }
   console.log('demo ok');
 }
 
