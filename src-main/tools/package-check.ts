@@ -119,6 +119,12 @@ export async function packageCheck(): Promise<string[]> {
       files.includes('/node_modules/electron-updater/package.json'),
       'app.asar contains electron-updater',
     );
+    expect(
+      !files.some(
+        (f) => f.startsWith('/node_modules/better-sqlite3/') || f.startsWith('/node_modules/yaml/'),
+      ),
+      'app.asar leaves out the portal-only modules (better-sqlite3, yaml)',
+    );
 
     const tray = (await readdir(path.join(resources, 'tray'))).filter((f) => f.endsWith('.png'));
     expect(tray.length === 20, `resources/tray has the 20 tray icons (${tray.length})`);
