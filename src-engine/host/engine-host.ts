@@ -19,7 +19,10 @@ const TSX_API = new URL('../../node_modules/tsx/dist/esm/api/index.mjs', import.
 export class EngineHost extends EventEmitter<EngineHostEvents> {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, (s: EngineStats) => void>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (s: EngineStats) => void; reject: (e: Error) => void }
+  >();
 
   /** Spawns the worker and brings the tunnel up; resolves once the interface is up. */
   async start(
@@ -38,9 +41,13 @@ export class EngineHost extends EventEmitter<EngineHostEvents> {
         )
       : new Worker(BUILT_WORKER_URL);
     this.worker = worker;
-    worker.on('error', (err) => this.emit('error', err));
+    worker.on('error', (err) => this.reportError(err));
     worker.on('exit', (code) => {
       this.worker = undefined;
+      // Nobody will answer pending stats requests any more.
+      for (const pending of this.pending.values())
+        pending.reject(new Error(`engine worker exited (${code})`));
+      this.pending.clear();
       this.emit('exit', code);
     });
     const started = new Promise<WorkerToHost & { type: 'started' }>((resolve, reject) => {
@@ -65,7 +72,7 @@ export class EngineHost extends EventEmitter<EngineHostEvents> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (!this.worker) return reject(new Error('engine not running'));
-      this.pending.set(id, resolve);
+      this.pending.set(id, { resolve, reject });
       this.send({ type: 'stats', id });
     });
   }
@@ -87,12 +94,17 @@ export class EngineHost extends EventEmitter<EngineHostEvents> {
 
   private onMessage(m: WorkerToHost): void {
     if (m.type === 'stats') {
-      this.pending.get(m.id)?.(m.stats);
+      this.pending.get(m.id)?.resolve(m.stats);
       this.pending.delete(m.id);
     } else if (m.type === 'event') {
       this.emit('event', m);
-    } else if (m.type === 'error' && this.listenerCount('error') > 0) {
-      this.emit('error', new Error(m.message));
+    } else if (m.type === 'error') {
+      this.reportError(new Error(m.message));
     }
+  }
+
+  /** 'error' events only go to listeners; without one, an EventEmitter would throw instead. */
+  private reportError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 }

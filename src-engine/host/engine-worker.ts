@@ -17,9 +17,11 @@ import type { EngineStats, HostToWorker, TunnelConfig, WorkerToHost } from './pr
 if (!parentPort) throw new Error('engine-worker.ts must run in a worker thread');
 const port = parentPort;
 const post = (m: WorkerToHost): void => port.postMessage(m);
-const b64 = (s: string): Uint8Array => {
-  const bytes = Buffer.from(s, 'base64');
-  if (bytes.length !== 32) throw new Error('a key is not 32 bytes of base64');
+/** A WireGuard key in base64; the error names the field, never the value (it may be secret). */
+const b64 = (s: string, field: string): Uint8Array => {
+  const bytes = typeof s === 'string' ? Buffer.from(s, 'base64') : Buffer.alloc(0);
+  if (bytes.length !== 32 || bytes.toString('base64') !== s)
+    throw new Error(`${field} is not a 32-byte base64 key`);
   return bytes;
 };
 
@@ -40,29 +42,32 @@ async function openUdp(config: TunnelConfig): Promise<UdpTransport> {
 }
 
 async function start(config: TunnelConfig): Promise<void> {
+  // Everything from the config is checked before any device is opened, so a bad config fails
+  // with a clear message and leaves nothing behind.
   const crypto = config.cryptoBackend ? loadBackend(config.cryptoBackend) : defaultBackend();
   backendName = crypto.name;
   const mtu = config.mtu ?? 1280;
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535)
+    throw new Error(`mtu must be an integer in 576–65535, not ${mtu}`);
+  const deviceConfig = {
+    crypto,
+    privateKey: b64(config.privateKey, 'privateKey'),
+    mtu,
+    padding: config.padding,
+    batchSize: config.batchSize,
+    peers: config.peers.map((p, i) => ({
+      publicKey: b64(p.publicKey, `peers[${i}].publicKey`),
+      presharedKey: p.presharedKey ? b64(p.presharedKey, `peers[${i}].presharedKey`) : undefined,
+      endpoint: p.endpoint,
+      allowedIps: p.allowedIps.map(parseCidr),
+      persistentKeepalive: p.persistentKeepalive,
+    })),
+  };
+  for (const address of [...config.addresses, ...(config.routes ?? [])]) parseCidr(address);
+
   tun = new LinuxTunDevice({ name: config.interfaceName, mtu, batchSize: config.batchSize });
   udp = await openUdp(config);
-  device = new WireGuardDevice(
-    {
-      crypto,
-      privateKey: b64(config.privateKey),
-      mtu,
-      padding: config.padding,
-      batchSize: config.batchSize,
-      peers: config.peers.map((p) => ({
-        publicKey: b64(p.publicKey),
-        presharedKey: p.presharedKey ? b64(p.presharedKey) : undefined,
-        endpoint: p.endpoint,
-        allowedIps: p.allowedIps.map(parseCidr),
-        persistentKeepalive: p.persistentKeepalive,
-      })),
-    },
-    tun,
-    udp,
-  );
+  device = new WireGuardDevice(deviceConfig, tun, udp);
   device.onEvent((peer, e) =>
     post({ type: 'event', peer: Buffer.from(peer).toString('base64'), event: e.type }),
   );
