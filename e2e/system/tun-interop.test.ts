@@ -75,4 +75,13 @@ describe('our TUN tunnel against wireguard-go', () => {
     expect(stats.peers[0]!.dropped.replay).toBe(0);
     await server.waitForExit(5_000);
   });
+
+  it('reports a deleted interface once, clearly, and exits instead of spinning', async () => {
+    await nsOurs.ip('link', 'del', 'fz0');
+    const exit = await t.ours.waitForExit(10_000);
+    expect(exit.code).toBe(1);
+    const errors = t.ours.stderr.split('\n').filter((l) => l.startsWith('engine error:'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/TUN fz0: .*(EBADFD|EIO|ENXIO)/);
+  });
 });

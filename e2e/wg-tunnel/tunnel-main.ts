@@ -11,7 +11,11 @@ import type { TunnelConfig } from '../../src-engine/host/protocol.js';
 
 const config = JSON.parse(process.argv[2] ?? '') as TunnelConfig;
 const host = new EngineHost();
-host.on('error', (err) => console.error(`engine error: ${err.message}`));
+// Every error the worker reports is fatal to the tunnel (e.g. the interface was deleted).
+host.on('error', (err) => {
+  console.error(`engine error: ${err.message}`);
+  void shutdown(1);
+});
 host.on('event', (e) => console.error(`engine event: ${e.event} (peer ${e.peer.slice(0, 8)}…)`));
 
 async function printStats(): Promise<void> {
