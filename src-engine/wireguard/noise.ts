@@ -207,17 +207,14 @@ export class Handshake {
     const ephemeralPrivate = c.randomBytes(KEY_SIZE);
     const ephemeralPublic = c.x25519PublicKey(ephemeralPrivate);
     msg.set(ephemeralPublic, Response.ephemeral);
-    let chainingKey = kdf1(c, this.chainingKey, ephemeralPublic);
-    let hash = c.hash(this.hash, ephemeralPublic);
-    const ee = c.x25519(ephemeralPrivate, this.remoteEphemeral);
-    const se = c.x25519(ephemeralPrivate, this.remoteStatic);
-    if (!ee || !se) return undefined;
-    chainingKey = kdf1(c, chainingKey, ee);
-    chainingKey = kdf1(c, chainingKey, se);
-    ee.fill(0);
-    se.fill(0);
-    const [ck, tau, key] = kdf3(c, chainingKey, this.presharedKey);
-    hash = c.hash(hash, tau);
+    const mixed = this.mixResponse(
+      ephemeralPublic,
+      c.x25519(ephemeralPrivate, this.remoteEphemeral),
+      c.x25519(ephemeralPrivate, this.remoteStatic),
+    );
+    if (!mixed) return undefined;
+    const { chainingKey: ck, key } = mixed;
+    let hash = mixed.hash;
     const encryptedNothing = msg.subarray(
       Response.encryptedNothing,
       Response.encryptedNothing + AEAD_TAG_SIZE,
@@ -240,17 +237,13 @@ export class Handshake {
     if (this.state !== 'initiation_created' || msg.length !== HANDSHAKE_RESPONSE_SIZE) return false;
     if (readU32(msg, Response.receiverIndex) !== this.localIndex) return false;
     const ephemeral = msg.subarray(Response.ephemeral, Response.ephemeral + KEY_SIZE);
-    let chainingKey = kdf1(c, this.chainingKey, ephemeral);
-    let hash = c.hash(this.hash, ephemeral);
-    const ee = c.x25519(this.localEphemeral, ephemeral);
-    const se = c.x25519(this.local.privateKey, ephemeral);
-    if (!ee || !se) return false;
-    chainingKey = kdf1(c, chainingKey, ee);
-    chainingKey = kdf1(c, chainingKey, se);
-    ee.fill(0);
-    se.fill(0);
-    const [ck, tau, key] = kdf3(c, chainingKey, this.presharedKey);
-    hash = c.hash(hash, tau);
+    const mixed = this.mixResponse(
+      ephemeral,
+      c.x25519(this.localEphemeral, ephemeral),
+      c.x25519(this.local.privateKey, ephemeral),
+    );
+    if (!mixed) return false;
+    const { chainingKey: ck, hash, key } = mixed;
     const encryptedNothing = msg.subarray(
       Response.encryptedNothing,
       Response.encryptedNothing + AEAD_TAG_SIZE,
@@ -263,6 +256,33 @@ export class Handshake {
     this.remoteIndex = readU32(msg, Response.senderIndex);
     this.state = 'response_consumed';
     return true;
+  }
+
+  /**
+   * The part of the response both sides compute alike (§5.4.3): mix the responder's ephemeral,
+   * DH(e_i, e_r) and DH(s_i, e_r) — each side computes them from its own private keys — then the
+   * preshared key. Returns the chaining key, the hash and the key that seals the empty payload;
+   * undefined when a DH result is all zeros (a low-order point). Wipes the DH results.
+   */
+  private mixResponse(
+    responderEphemeral: Uint8Array,
+    ee: Uint8Array | null,
+    se: Uint8Array | null,
+  ): { chainingKey: Uint8Array; hash: Uint8Array; key: Uint8Array } | undefined {
+    const c = this.c;
+    if (!ee || !se) {
+      ee?.fill(0);
+      se?.fill(0);
+      return undefined;
+    }
+    let chainingKey = kdf1(c, this.chainingKey, responderEphemeral);
+    chainingKey = kdf1(c, chainingKey, ee);
+    chainingKey = kdf1(c, chainingKey, se);
+    ee.fill(0);
+    se.fill(0);
+    const [ck, tau, key] = kdf3(c, chainingKey, this.presharedKey);
+    const hash = c.hash(c.hash(this.hash, responderEphemeral), tau);
+    return { chainingKey: ck, hash, key };
   }
 
   /**
