@@ -31,6 +31,11 @@ describe('EngineHost', () => {
     ],
     ['an address that is not a CIDR', { ...valid, addresses: ['nope'] }, /not a CIDR/],
     ['an MTU out of range', { ...valid, mtu: 70_000 }, /mtu must be/],
+    [
+      'a peer endpoint that is a host name',
+      { ...valid, peers: [{ ...valid.peers[0]!, endpoint: { address: 'gw.example', port: 51820 } }] },
+      /peers\[0\]\.endpoint must be an IP address/,
+    ],
     ['an unknown crypto backend', { ...valid, cryptoBackend: 'rot13' as 'noble' }, /rot13/],
   ])('rejects %s with a clear error and stops its worker', async (_what, config, message) => {
     const host = new EngineHost();

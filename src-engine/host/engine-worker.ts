@@ -2,6 +2,7 @@
  * The engine worker: runs the data path off the main thread (in Electron the main thread is
  * the UI's). Everything packet-related lives here; the host sees only messages.
  */
+import { isIP } from 'node:net';
 import { parentPort } from 'node:worker_threads';
 import { parseCidr } from '../datapath/allowed-ips.js';
 import { DgramUdpTransport } from '../datapath/dgram-udp.js';
@@ -41,6 +42,16 @@ async function openUdp(config: TunnelConfig): Promise<UdpTransport> {
   }
 }
 
+function checkEndpoint(
+  e: { address: string; port: number },
+  field: string,
+): { address: string; port: number } {
+  if (isIP(e.address) === 0 || !Number.isInteger(e.port) || e.port < 1 || e.port > 65535) {
+    throw new Error(`${field} must be an IP address and a port in 1–65535`);
+  }
+  return { address: e.address, port: e.port };
+}
+
 async function start(config: TunnelConfig): Promise<void> {
   // Everything from the config is checked before any device is opened, so a bad config fails
   // with a clear message and leaves nothing behind.
@@ -58,7 +69,7 @@ async function start(config: TunnelConfig): Promise<void> {
     peers: config.peers.map((p, i) => ({
       publicKey: b64(p.publicKey, `peers[${i}].publicKey`),
       presharedKey: p.presharedKey ? b64(p.presharedKey, `peers[${i}].presharedKey`) : undefined,
-      endpoint: p.endpoint,
+      endpoint: p.endpoint && checkEndpoint(p.endpoint, `peers[${i}].endpoint`),
       allowedIps: p.allowedIps.map(parseCidr),
       persistentKeepalive: p.persistentKeepalive,
     })),
