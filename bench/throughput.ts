@@ -28,14 +28,20 @@ import {
   type PingResult,
 } from './throughput/measure.js';
 import { openvpnKind } from './throughput/openvpn.js';
-import { oursKind, oursWgKind } from './throughput/ours.js';
+import { oursKind, oursNobleKind, oursWgKind } from './throughput/ours.js';
 import { wireguardGoKind } from './throughput/wireguard-go.js';
 import { printTable } from './table.js';
 
 /** Every kind, in table order. Peers first: they are the references for the ratios. */
-export const KINDS: readonly TunnelKind[] = [wireguardGoKind, openvpnKind, oursKind, oursWgKind];
+export const KINDS: readonly TunnelKind[] = [
+  wireguardGoKind,
+  openvpnKind,
+  oursKind,
+  oursWgKind,
+  oursNobleKind,
+];
 const PEERS = ['wireguard-go', 'openvpn'] as const;
-const SUBJECTS = ['ours', 'ours-wg'] as const;
+const SUBJECTS = ['ours', 'ours-wg', 'ours-noble'] as const;
 const UNDERLAY: [string, string] = ['10.99.0.1', '10.99.0.2'];
 const BASE = 'fzb';
 

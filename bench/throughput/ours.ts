@@ -46,6 +46,8 @@ export interface OursTunnelConfig {
   peerAllowedIps: string[];
   /** Interface MTU, 1420 (as wireguard-go). */
   mtu: number;
+  /** Force a crypto backend for this tunnel (default: BENCH_OURS_BACKEND, else the fastest). */
+  cryptoBackend?: 'sodium' | 'node' | 'noble';
 }
 
 /** How to start our tunnel. */
@@ -98,7 +100,7 @@ export const OURS_TUNNEL: OursTunnelProgram | undefined = {
     ],
     // Firezone's peers send unpadded; padding costs a copy per packet and hides nothing here.
     padding: process.env.BENCH_OURS_PADDING === '1',
-    cryptoBackend: parseBackend(process.env.BENCH_OURS_BACKEND),
+    cryptoBackend: c.cryptoBackend ?? parseBackend(process.env.BENCH_OURS_BACKEND),
     batchSize: process.env.BENCH_OURS_BATCH ? Number(process.env.BENCH_OURS_BATCH) : undefined,
   }),
 };
@@ -182,6 +184,31 @@ export const oursKind: TunnelKind = {
     const [pa, pb] = await Promise.all([
       startOurs(a, oursConfig({ privateKey: ka.privateKey, peerPublicKey: kb.publicKey }, sideA, sideB)),
       startOurs(b, oursConfig({ privateKey: kb.privateKey, peerPublicKey: ka.publicKey }, sideB, sideA)),
+    ]);
+    return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)]);
+  },
+};
+
+/** Ours ⇄ ours with the @noble-only backend: what an Electron build gets if sodium-native fails to load. */
+export const oursNobleKind: TunnelKind = {
+  name: 'ours-noble',
+  label: 'ours ⇄ ours (@noble only)',
+  requires: ['wg'],
+  unavailable,
+  async setup({ harness, a, b, underlayA, underlayB }) {
+    const [ka, kb] = [await genKeyPair(), await genKeyPair()];
+    const sideA = { underlay: underlayA, inner: INNER_A };
+    const sideB = { underlay: underlayB, inner: INNER_B };
+    const noble = { cryptoBackend: 'noble' as const };
+    const [pa, pb] = await Promise.all([
+      startOurs(a, {
+        ...oursConfig({ privateKey: ka.privateKey, peerPublicKey: kb.publicKey }, sideA, sideB),
+        ...noble,
+      }),
+      startOurs(b, {
+        ...oursConfig({ privateKey: kb.privateKey, peerPublicKey: ka.publicKey }, sideB, sideA),
+        ...noble,
+      }),
     ]);
     return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)]);
   },
