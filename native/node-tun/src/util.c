@@ -140,35 +140,30 @@ static void throw_type(napi_env env, const char *what, const char *expected) {
   napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
 }
 
-int nt_arg_u8array(napi_env env, napi_value v, const char *what, uint8_t **data, size_t *len) {
+/* A typed array of exactly `type` (a Uint32Array is not a Uint8Array, and vice versa). */
+static int arg_typed_array(napi_env env, napi_value v, const char *what, napi_typedarray_type type,
+                           const char *type_name, void **data, size_t *length) {
   bool is = false;
-  napi_typedarray_type type;
-  void *ptr = NULL;
-  size_t length = 0;
+  napi_typedarray_type actual;
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, &length, &ptr, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array) {
-    throw_type(env, what, "a Uint8Array");
+      napi_get_typedarray_info(env, v, &actual, length, data, NULL, NULL) != napi_ok || actual != type) {
+    throw_type(env, what, type_name);
     return 0;
   }
+  return 1;
+}
+
+int nt_arg_u8array(napi_env env, napi_value v, const char *what, uint8_t **data, size_t *len) {
+  void *ptr = NULL;
+  if (!arg_typed_array(env, v, what, napi_uint8_array, "a Uint8Array", &ptr, len)) return 0;
   *data = ptr;
-  *len = length;
   return 1;
 }
 
 int nt_arg_u32array(napi_env env, napi_value v, const char *what, uint32_t **data, size_t *count) {
-  bool is = false;
-  napi_typedarray_type type;
   void *ptr = NULL;
-  size_t length = 0;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, &length, &ptr, NULL, NULL) != napi_ok ||
-      type != napi_uint32_array) {
-    throw_type(env, what, "a Uint32Array");
-    return 0;
-  }
+  if (!arg_typed_array(env, v, what, napi_uint32_array, "a Uint32Array", &ptr, count)) return 0;
   *data = ptr;
-  *count = length;
   return 1;
 }
 
