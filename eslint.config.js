@@ -51,12 +51,26 @@ export default tseslint.config(
     },
   },
   {
-    // The engine must stay free of Electron so the gateway and headless client can use it.
+    // The engine must stay free of Electron so the gateway and headless client can use it, and
+    // free of the portal's server side (signalling core, simulation portal) so the app and the
+    // gateway never ship it.
     files: ['src-engine/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: ['electron'], patterns: ['../src-main/*', '../../src-main/*'] },
+        {
+          paths: ['electron'],
+          patterns: [
+            {
+              group: ['**/src-main/**', '**/src-main'],
+              message: 'The engine may not import the Electron app.',
+            },
+            {
+              group: ['**/src-portal/**', '**/src-portal'],
+              message: 'The engine may not import the portal.',
+            },
+          ],
+        },
       ],
     },
   },

@@ -13,8 +13,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_CLIENT_HANDLER, RESERVED_IPV4, RESERVED_IPV6 } from '../src-engine/portal/constants.js';
 import type { Filter } from '../src-engine/portal/messages/common.js';
-import type { Catalog, CatalogResource } from '../src-engine/portal/signalling/catalog.js';
-import { derivedUuid } from '../src-engine/portal/signalling/views.js';
+import type { Catalog, CatalogResource } from './signalling/catalog.js';
+import { derivedUuid } from './signalling/views.js';
 import { parsePasswordHash } from './passwords.js';
 
 export class ConfigError extends Error {

@@ -31,7 +31,7 @@ import {
 } from '../src-engine/portal/frame.js';
 import type { Logger } from '../src-engine/portal/log.js';
 import { isBase64Key32 } from '../src-engine/portal/messages/common.js';
-import { PortalSignalling, type SessionInfo } from '../src-engine/portal/signalling/core.js';
+import { PortalSignalling, type SessionInfo } from './signalling/core.js';
 import { parseUserAgent } from '../src-engine/portal/user-agent.js';
 import { ConfigError, loadConfig, type PortalConfig } from './config.js';
 import { createJsonLogger } from './log.js';

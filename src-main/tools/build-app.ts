@@ -13,6 +13,8 @@ export interface BuildOptions {
   readonly outDir?: string;
   readonly minify?: boolean;
   readonly quiet?: boolean;
+  /** Receives the source files bundled into main (repository-relative), e.g. to check what ships. */
+  readonly onMainInputs?: (inputs: readonly string[]) => void;
 }
 
 export async function buildApp(o: BuildOptions = {}): Promise<string> {
@@ -27,9 +29,10 @@ export async function buildApp(o: BuildOptions = {}): Promise<string> {
     logLevel: o.quiet ? ('warning' as const) : ('info' as const),
     absWorkingDir: REPO,
   };
-  await Promise.all([
+  const [main] = await Promise.all([
     esbuild({
       ...common,
+      metafile: true,
       entryPoints: [path.join(REPO, 'src-main/electron/index.ts')],
       outfile: path.join(out, 'main/index.js'),
       format: 'esm',
@@ -47,6 +50,7 @@ export async function buildApp(o: BuildOptions = {}): Promise<string> {
       external: ['electron'],
     }),
   ]);
+  o.onMainInputs?.(Object.keys(main.metafile.inputs));
   await viteBuild({
     configFile: path.join(REPO, 'vite.config.ts'),
     logLevel: o.quiet ? 'warn' : 'info',

@@ -55,7 +55,16 @@ export async function packageCheck(): Promise<string[]> {
     console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
     if (!ok) problems.push(what);
   };
-  await buildApp({ quiet: true });
+  let mainInputs: readonly string[] = [];
+  await buildApp({ quiet: true, onMainInputs: (inputs) => (mainInputs = inputs) });
+  // The app runs the client engine only: the portal's server code (signalling core, simulation
+  // portal, sign-in, store) must never be bundled into it.
+  expect(mainInputs.length > 0, `main bundle inputs recorded (${mainInputs.length})`);
+  const portalInputs = mainInputs.filter((f) => f.replaceAll('\\', '/').startsWith('src-portal/'));
+  expect(
+    portalInputs.length === 0,
+    `the app bundle holds no src-portal code (${portalInputs.join(', ') || 'none'})`,
+  );
   const work = await mkdtemp(path.join(tmpdir(), 'fz-package-'));
   try {
     const stub = path.join(work, 'electron-stub');
@@ -124,6 +133,11 @@ export async function packageCheck(): Promise<string[]> {
         (f) => f.startsWith('/node_modules/better-sqlite3/') || f.startsWith('/node_modules/yaml/'),
       ),
       'app.asar leaves out the portal-only modules (better-sqlite3, yaml)',
+    );
+
+    expect(
+      !files.some((f) => f.startsWith('/src-portal/') || f.startsWith('/src-engine/')),
+      'app.asar holds no source folders (src-portal, src-engine)',
     );
 
     const tray = (await readdir(path.join(resources, 'tray'))).filter((f) => f.endsWith('.png'));

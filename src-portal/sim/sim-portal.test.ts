@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { defaultBackend } from '../../wireguard/crypto/index.js';
-import { deriveIceCredentials, derivePresharedKey } from '../credentials.js';
-import type { ClientIngressMessage, GatewayIngressMessage } from '../messages/parse.js';
-import type { SessionEvent } from '../session-core.js';
+import { defaultBackend } from '../../src-engine/wireguard/crypto/index.js';
+import { deriveIceCredentials, derivePresharedKey } from '../../src-engine/portal/credentials.js';
+import type { ClientIngressMessage, GatewayIngressMessage } from '../../src-engine/portal/messages/parse.js';
+import type { SessionEvent } from '../../src-engine/portal/session-core.js';
 import { EXAMPLE_IDS, exampleCatalog } from './example-catalog.js';
 import { SimPortalLink } from './sim-link.js';
 import { SimPortal } from './sim-portal.js';

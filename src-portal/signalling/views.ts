@@ -3,7 +3,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import { turnRestCredentials } from '../credentials.js';
+import { turnRestCredentials } from '../../src-engine/portal/credentials.js';
 import type { CatalogDns, CatalogRelay, CatalogResource, CatalogSite } from './catalog.js';
 
 export function clientResourceView(resource: CatalogResource, site: CatalogSite): Record<string, unknown> {

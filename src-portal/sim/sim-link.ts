@@ -3,10 +3,17 @@
  * socket — the same state machine, schemas and V1 frames as production, in virtual time. A
  * simulated client or gateway core talks to the portal through it and polls its events.
  */
-import { externalIdFor } from '../credentials.js';
-import { decodeFrame, encodeFrame, HEARTBEAT, PHX_JOIN, PHX_REPLY, replyPayloadSchema } from '../frame.js';
-import { PHOENIX_TOPIC } from '../constants.js';
-import type { BackoffOptions } from '../backoff.js';
+import { externalIdFor } from '../../src-engine/portal/credentials.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  HEARTBEAT,
+  PHX_JOIN,
+  PHX_REPLY,
+  replyPayloadSchema,
+} from '../../src-engine/portal/frame.js';
+import { PHOENIX_TOPIC } from '../../src-engine/portal/constants.js';
+import type { BackoffOptions } from '../../src-engine/portal/backoff.js';
 import {
   PortalSessionCore,
   type EgressEventOf,
@@ -14,7 +21,7 @@ import {
   type PortalRole,
   type SessionEvent,
   type SessionState,
-} from '../session-core.js';
+} from '../../src-engine/portal/session-core.js';
 import type { Participant, SimConnection, SimPortal } from './sim-portal.js';
 
 export interface SimPortalLinkOptions<R extends PortalRole> {

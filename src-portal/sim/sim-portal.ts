@@ -8,9 +8,9 @@
  * order, ties broken by insertion order, so a seed replays exactly.
  */
 import { createHash } from 'node:crypto';
-import { isBase64Key32 } from '../messages/common.js';
-import { decodeFrame, encodeFrame, type Frame } from '../frame.js';
-import { type Logger, silentLogger } from '../log.js';
+import { isBase64Key32 } from '../../src-engine/portal/messages/common.js';
+import { decodeFrame, encodeFrame, type Frame } from '../../src-engine/portal/frame.js';
+import { type Logger, silentLogger } from '../../src-engine/portal/log.js';
 import { type Catalog } from '../signalling/catalog.js';
 import {
   type ConnectResult,
@@ -19,7 +19,7 @@ import {
   type SessionInfo,
 } from '../signalling/core.js';
 import { type GrantStore, MemoryGrantStore } from '../signalling/grants.js';
-import { parseUserAgent } from '../user-agent.js';
+import { parseUserAgent } from '../../src-engine/portal/user-agent.js';
 
 /** Anything with timers that the simulation drives. */
 export interface Participant {

@@ -3,7 +3,7 @@
  * The dev portal builds it from its config file, the simulation harness from a literal; the
  * signalling core (`./core.ts`) turns it into the messages of PROTOCOL.md §3–§4.
  */
-import type { Filter } from '../messages/common.js';
+import type { Filter } from '../../src-engine/portal/messages/common.js';
 
 export interface CatalogAccount {
   readonly id: string;

@@ -14,10 +14,21 @@ import {
   GATEWAY_RELAY_CREDENTIALS_EXPIRE_AT,
   GATEWAY_TOPIC,
   PHOENIX_TOPIC,
-} from '../constants.js';
-import { derivePresharedKey, deriveIceCredentials, type PairIceCredentials } from '../credentials.js';
-import { HEARTBEAT, PHX_JOIN, PHX_LEAVE, pushFrame, replyFrame, type Frame } from '../frame.js';
-import { type Logger, silentLogger } from '../log.js';
+} from '../../src-engine/portal/constants.js';
+import {
+  derivePresharedKey,
+  deriveIceCredentials,
+  type PairIceCredentials,
+} from '../../src-engine/portal/credentials.js';
+import {
+  HEARTBEAT,
+  PHX_JOIN,
+  PHX_LEAVE,
+  pushFrame,
+  replyFrame,
+  type Frame,
+} from '../../src-engine/portal/frame.js';
+import { type Logger, silentLogger } from '../../src-engine/portal/log.js';
 import {
   CLIENT_EGRESS,
   GATEWAY_EGRESS,
@@ -26,8 +37,8 @@ import {
   type EventMap,
   type GatewayEgressMessage,
   type MessageDirection,
-} from '../messages/parse.js';
-import { isGatewayCompatible, type ParsedUserAgent } from '../user-agent.js';
+} from '../../src-engine/portal/messages/parse.js';
+import { isGatewayCompatible, type ParsedUserAgent } from '../../src-engine/portal/user-agent.js';
 import { CatalogIndex, resourceIdentityChanged, type Catalog, type CatalogResource } from './catalog.js';
 import { type Grant, type GrantStore, MemoryGrantStore } from './grants.js';
 import {
