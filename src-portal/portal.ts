@@ -78,6 +78,9 @@ interface Connection {
   readonly loggedDrops: Set<string>;
 }
 
+/** How long a peer has to answer the portal's close frame before its socket is cut. */
+const CLOSE_GRACE_MS = 2_000;
+
 const PROBLEM_TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
@@ -109,6 +112,8 @@ export class DevPortal {
   private reloadTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   readonly frameDrops = new Map<FrameDropReason, number>();
+  /** Frames that arrived on a socket the portal was already closing. */
+  closingFrameDrops = 0;
 
   private constructor(options: DevPortalOptions, config: PortalConfig) {
     this.configFile = resolve(options.configFile);
@@ -123,6 +128,9 @@ export class DevPortal {
       grants: this.store,
       ingestKey: randomBytes(32),
       newRef: () => randomBytes(18).toString('base64url'),
+      // Tokens revoked by the CLI (another process) or while the portal was down never keep or
+      // regain a grant, whether or not their client is connected.
+      isTokenValid: (tokenId, now) => this.store.invalidTokens([tokenId], now).length === 0,
       ...(options.authorizationTimeoutMs !== undefined
         ? { authorizationTimeoutMs: options.authorizationTimeoutMs }
         : {}),
@@ -274,7 +282,7 @@ export class DevPortal {
       account: this.config.catalog.account.slug,
       connections: this.connections.size,
       joined: { clients, gateways },
-      frames_dropped: Object.fromEntries(this.frameDrops),
+      frames_dropped: { ...Object.fromEntries(this.frameDrops), socket_closing: this.closingFrameDrops },
       messages_refused: Object.fromEntries(this.signalling.drops),
       sign_in: this.signIn.stats,
     };
@@ -563,6 +571,12 @@ export class DevPortal {
   }
 
   private onFrame(connection: Connection, data: WebSocket.RawData, isBinary: boolean): void {
+    // A socket the portal is closing (revoked, expired, replaced) is served nothing more, even if
+    // the peer ignores the close frame.
+    if (connection.ws?.readyState !== WebSocket.OPEN) {
+      this.closingFrameDrops += 1;
+      return;
+    }
     try {
       connection.lastSeen = Date.now();
       const bytes = Buffer.isBuffer(data)
@@ -621,7 +635,10 @@ export class DevPortal {
       if (output.kind === 'frame') {
         this.sendText(connection, encodeFrame(output.frame));
       } else if (connection.ws) {
-        connection.ws.close(output.code, output.reason.slice(0, 120));
+        const ws = connection.ws;
+        ws.close(output.code, output.reason.slice(0, 120));
+        // A peer that does not answer the close frame loses its socket anyway, soon.
+        setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
       } else {
         this.dropConnection(connection);
       }
@@ -651,8 +668,13 @@ export class DevPortal {
   private pollRevocations(): void {
     try {
       if (!this.store.changedElsewhere()) return;
+      // Connected clients' tokens and every token that holds a grant: a client offline when its
+      // token is revoked must still lose its grants on the gateway.
       const clientTokens = [
-        ...new Set([...this.connections.values()].filter((c) => c.role === 'client').map((c) => c.tokenId)),
+        ...new Set([
+          ...[...this.connections.values()].filter((c) => c.role === 'client').map((c) => c.tokenId),
+          ...[...this.store.all()].map((grant) => grant.tokenId),
+        ]),
       ];
       const invalid = this.store.invalidTokens(clientTokens);
       if (invalid.length === 0) return;

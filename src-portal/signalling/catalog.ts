@@ -65,6 +65,18 @@ export interface CatalogPolicy {
   readonly id: string;
   readonly groupId: string;
   readonly resourceId: string;
+  /**
+   * Unix seconds after which the policy grants nothing (absent: never). Authorizations it gives
+   * end then at the latest, and the resource leaves the client's list.
+   */
+  readonly expiresAt?: number;
+}
+
+/** The policy that grants an access, and until when. */
+export interface PolicyGrant {
+  readonly policyId: string;
+  /** Unix seconds, or Infinity for a policy without end. */
+  readonly expiresAt: number;
 }
 
 export interface CatalogRelay {
@@ -98,8 +110,10 @@ export class CatalogIndex {
   readonly resources = new Map<string, CatalogResource>();
   readonly sites = new Map<string, CatalogSite>();
   readonly actors = new Map<string, CatalogActor>();
-  /** actor id → resource id → the first policy granting it. */
-  private readonly access = new Map<string, Map<string, string>>();
+  /** actor id → resource id → every policy granting it. */
+  private readonly access = new Map<string, Map<string, PolicyGrant[]>>();
+  /** Policy ends (unix seconds), ascending: the moments access changes without a config change. */
+  readonly policyEnds: readonly number[];
 
   constructor(readonly catalog: Catalog) {
     for (const site of catalog.sites) this.sites.set(site.id, site);
@@ -112,28 +126,47 @@ export class CatalogIndex {
       policiesByGroup.set(policy.groupId, list);
     }
     for (const actor of catalog.actors) {
-      const allowed = new Map<string, string>();
+      const allowed = new Map<string, PolicyGrant[]>();
       for (const groupId of actor.groupIds) {
         for (const policy of policiesByGroup.get(groupId) ?? []) {
-          if (this.resources.has(policy.resourceId) && !allowed.has(policy.resourceId)) {
-            allowed.set(policy.resourceId, policy.id);
-          }
+          if (!this.resources.has(policy.resourceId)) continue;
+          const list = allowed.get(policy.resourceId) ?? [];
+          list.push({ policyId: policy.id, expiresAt: policy.expiresAt ?? Infinity });
+          allowed.set(policy.resourceId, list);
         }
       }
       this.access.set(actor.id, allowed);
     }
+    this.policyEnds = [
+      ...new Set(catalog.policies.flatMap((p) => (p.expiresAt === undefined ? [] : [p.expiresAt]))),
+    ].sort((a, b) => a - b);
   }
 
-  /** The policy that lets `actorId` reach `resourceId`, if any. */
-  policyFor(actorId: string, resourceId: string): string | undefined {
-    return this.access.get(actorId)?.get(resourceId);
+  /**
+   * The policy that lets `actorId` reach `resourceId` at `now` (unix ms), if any: of several, the
+   * one that lasts longest, so an authorization is not cut short by a policy that ends sooner.
+   */
+  policyFor(actorId: string, resourceId: string, now: number): PolicyGrant | undefined {
+    let best: PolicyGrant | undefined;
+    for (const grant of this.access.get(actorId)?.get(resourceId) ?? []) {
+      if (grant.expiresAt * 1000 <= now) continue;
+      if (!best || grant.expiresAt > best.expiresAt) best = grant;
+    }
+    return best;
   }
 
-  /** Resources `actorId` may reach, in catalog order. */
-  resourcesFor(actorId: string): CatalogResource[] {
-    const allowed = this.access.get(actorId);
-    if (!allowed) return [];
-    return this.catalog.resources.filter((resource) => allowed.has(resource.id));
+  /** Resources `actorId` may reach at `now` (unix ms), in catalog order. */
+  resourcesFor(actorId: string, now: number): CatalogResource[] {
+    if (!this.access.has(actorId)) return [];
+    return this.catalog.resources.filter(
+      (resource) => this.policyFor(actorId, resource.id, now) !== undefined,
+    );
+  }
+
+  /** The first policy end after `now` (unix ms), in unix ms. */
+  nextPolicyEnd(now: number): number | undefined {
+    const end = this.policyEnds.find((at) => at * 1000 > now);
+    return end === undefined ? undefined : end * 1000;
   }
 }
 

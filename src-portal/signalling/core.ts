@@ -123,6 +123,19 @@ export interface SignallingOptions {
   readonly logger?: Logger;
   /** Relays handed to each device (default 2, as the real portal). */
   readonly relaysPerDevice?: number;
+  /**
+   * Whether a token is still valid (not revoked, not expired) at `now` (unix ms). The dev portal
+   * asks its database, so that tokens revoked by another process, or while the portal was down,
+   * never keep or regain a grant. Tokens revoked through `revokeTokens` are known without it.
+   */
+  readonly isTokenValid?: (tokenId: string, now: number) => boolean;
+}
+
+/** What a `ref` was issued for, to tell a late acknowledgement from a forged one. */
+interface IssuedRef {
+  readonly gatewayId: string;
+  readonly clientId: string;
+  readonly resourceId: string;
 }
 
 interface Session {
@@ -162,6 +175,8 @@ interface PendingAuthorization {
 
 const MAX_HELD_BATCHES = 64;
 const MAX_ISSUED_REFS = 10_000;
+const MAX_REVOKED_REMEMBERED = 100_000;
+const MAX_WITHDRAWN_PER_GATEWAY = 10_000;
 
 export class PortalSignalling {
   private index: CatalogIndex;
@@ -172,10 +187,20 @@ export class PortalSignalling {
   private readonly byDevice = new Map<string, string>();
   private readonly pending = new Map<string, PendingAuthorization>();
   private readonly suspects = new Map<string, number>();
-  /** Recently issued refs → gateway device, to tell a late acknowledgement from a forged one. */
-  private readonly issuedRefs = new Map<string, string>();
+  /** Recently issued refs, to tell a late acknowledgement from a forged one. */
+  private readonly issuedRefs = new Map<string, IssuedRef>();
+  /** Tokens revoked through `revokeTokens` during this process's life (bounded). */
+  private readonly revokedTokens = new Set<string>();
+  /**
+   * Grants withdrawn while their gateway was offline: gateway id → "client|resource". The gateway
+   * gets `reject_access` for each when it returns, besides their absence from its `init`, because
+   * a gateway process that only lost its socket still holds them.
+   */
+  private readonly withdrawn = new Map<string, Set<string>>();
   private readonly outputs: SignallingOutput[] = [];
   private readonly timeoutMs: number;
+  /** When access was last evaluated against the policies' ends (unix ms). */
+  private accessEvaluatedAt = -Infinity;
   private readonly suspectMs: number;
   private readonly relaysPerDevice: number;
   readonly drops = new Map<DropReason, number>();
@@ -355,20 +380,19 @@ export class PortalSignalling {
         this.retryElsewhere(pending, now);
       }
     }
-    for (const session of this.sessions.values()) {
-      if (
-        session.info.kind === 'client' &&
-        !session.expiryPushed &&
-        session.info.tokenExpiresAt * 1000 <= now
-      ) {
-        this.endSession(session, 'token expired');
+    for (const session of [...this.sessions.values()]) {
+      if (session.info.kind === 'client' && session.info.tokenExpiresAt * 1000 <= now) {
+        this.endSession(session, 'token expired', now);
       }
     }
-    for (const grant of this.grants.all()) {
+    for (const grant of [...this.grants.all()]) {
       if (grant.expiresAt * 1000 <= now)
         this.grants.delete(grant.gatewayId, grant.clientId, grant.resourceId);
     }
     for (const [gateway, until] of this.suspects) if (until <= now) this.suspects.delete(gateway);
+    // A policy ended: access changes without a config change.
+    const policyEnd = this.index.nextPolicyEnd(this.accessEvaluatedAt);
+    if (policyEnd !== undefined && policyEnd <= now) this.reconcileAccess(this.index, now);
   }
 
   pollTimeout(): number | undefined {
@@ -378,10 +402,11 @@ export class PortalSignalling {
     };
     for (const pending of this.pending.values()) consider(pending.deadline);
     for (const session of this.sessions.values()) {
-      if (session.info.kind === 'client' && !session.expiryPushed)
-        consider(session.info.tokenExpiresAt * 1000);
+      if (session.info.kind === 'client') consider(session.info.tokenExpiresAt * 1000);
     }
     for (const grant of this.grants.all()) consider(grant.expiresAt * 1000);
+    const policyEnd = this.index.nextPolicyEnd(this.accessEvaluatedAt);
+    if (policyEnd !== undefined) consider(policyEnd);
     return next;
   }
 
@@ -400,8 +425,12 @@ export class PortalSignalling {
   revokeTokens(tokenIds: Iterable<string>, now: number): void {
     const revoked = new Set(tokenIds);
     if (revoked.size === 0) return;
+    for (const id of revoked) this.revokedTokens.add(id);
+    while (this.revokedTokens.size > MAX_REVOKED_REMEMBERED) {
+      this.revokedTokens.delete(this.revokedTokens.values().next().value!);
+    }
     for (const session of [...this.sessions.values()]) {
-      if (revoked.has(session.info.tokenId)) this.endSession(session, 'token revoked');
+      if (revoked.has(session.info.tokenId)) this.endSession(session, 'token revoked', now);
     }
     for (const grant of [...this.grants.all()]) {
       if (!revoked.has(grant.tokenId)) continue;
@@ -425,12 +454,20 @@ export class PortalSignalling {
     for (const session of [...this.sessions.values()]) {
       const info = session.info;
       if (info.kind === 'gateway' && !this.index.sites.has(info.siteId))
-        this.endSession(session, 'site removed');
+        this.endSession(session, 'site removed', now);
       if (info.kind === 'client' && !this.index.actors.has(info.actorId))
-        this.endSession(session, 'user removed');
+        this.endSession(session, 'user removed', now);
     }
+    this.reconcileAccess(before, now);
+  }
 
-    // Authorizations.
+  /**
+   * Brings grants, pending authorizations and what clients were told in line with the catalog at
+   * `now`: revokes what the policies or resource definitions no longer allow (`reject_access`),
+   * updates gateways' filters (`resource_updated`) and pushes diffs to clients.
+   */
+  private reconcileAccess(before: CatalogIndex, now: number): void {
+    this.accessEvaluatedAt = now;
     const updatedForGateway = new Map<string, Set<string>>();
     for (const grant of [...this.grants.all()]) {
       if (grant.expiresAt * 1000 <= now) {
@@ -440,7 +477,7 @@ export class PortalSignalling {
       const old = before.resources.get(grant.resourceId);
       const current = this.index.resources.get(grant.resourceId);
       const allowed =
-        current !== undefined && this.index.policyFor(grant.actorId, grant.resourceId) !== undefined;
+        current !== undefined && this.index.policyFor(grant.actorId, grant.resourceId, now) !== undefined;
       if (!allowed || !old || !current || resourceIdentityChanged(old, current)) {
         this.rejectGrant(grant);
         continue;
@@ -464,7 +501,7 @@ export class PortalSignalling {
     for (const pending of [...this.pending.values()]) {
       const client = this.sessions.get(pending.clientSession);
       if (!client || client.info.kind !== 'client') continue;
-      if (this.index.policyFor(client.info.actorId, pending.resourceId) === undefined) {
+      if (this.index.policyFor(client.info.actorId, pending.resourceId, now) === undefined) {
         this.pending.delete(pending.ref);
       }
     }
@@ -472,7 +509,7 @@ export class PortalSignalling {
     // Diffs for joined sessions.
     for (const session of this.sessions.values()) {
       if (!session.joined) continue;
-      if (session.info.kind === 'client') this.pushClientDiff(session, session.info);
+      if (session.info.kind === 'client') this.pushClientDiff(session, session.info, now);
       else this.pushRelayDiff(session, this.relaysFor(session));
     }
   }
@@ -544,10 +581,20 @@ export class PortalSignalling {
         const ref = message.payload.ref;
         const pending = this.pending.get(ref);
         if (!pending || pending.gatewaySession !== session.id) {
-          if (this.issuedRefs.get(ref) === info.device.id) {
-            // Ours, but superseded or timed out meanwhile: nothing to do, as the real portal.
+          const issued = this.issuedRefs.get(ref);
+          if (issued?.gatewayId === info.device.id) {
+            // Ours, but superseded, timed out or cancelled meanwhile. The gateway now holds an
+            // authorization nobody tracks: take it back, unless the same pair is granted or
+            // being granted on this gateway by a newer request (which the reject would undo).
             this.drop(session, 'stale_ack', {});
             this.reply(session, frame, 'ok', {});
+            this.issuedRefs.delete(ref);
+            if (!this.pairGrantedOrPending(issued)) {
+              this.push(session, 'reject_access', {
+                client_id: issued.clientId,
+                resource_id: issued.resourceId,
+              });
+            }
           } else {
             this.drop(session, 'invalid_ref', {});
             this.reply(session, frame, 'error', { reason: 'invalid_ref' });
@@ -587,9 +634,13 @@ export class PortalSignalling {
     devicePoolAddress: string | undefined,
     now: number,
   ): void {
+    if (!this.tokenValid(info.tokenId, now)) {
+      this.endSession(session, 'token no longer valid', now);
+      return;
+    }
     const resource = this.index.resources.get(resourceId);
-    const policyId = resource ? this.index.policyFor(info.actorId, resourceId) : undefined;
-    if (!resource || policyId === undefined) {
+    const policy = resource ? this.index.policyFor(info.actorId, resourceId, now) : undefined;
+    if (!resource || policy === undefined) {
       // Same answer for "no such resource" and "not yours", so ids cannot be probed (§3.4).
       this.drop(session, resource ? 'resource_not_allowed' : 'unknown_resource', { resource: resourceId });
       this.push(session, 'authorization_creation_failed', { resource_id: resourceId, reason: 'not_found' });
@@ -632,7 +683,7 @@ export class PortalSignalling {
       actorId: info.actorId,
       tokenId: info.tokenId,
       resourceId,
-      policyId,
+      policyId: policy.policyId,
       gatewaySession: gateway.id,
       gatewayId: gateway.info.device.id,
       preferred,
@@ -641,7 +692,8 @@ export class PortalSignalling {
       held: [],
       psk: '',
       ice: { initiator: { username: '', password: '' }, receiver: { username: '', password: '' } },
-      expiresAt: info.tokenExpiresAt,
+      // Never past the token's end nor the policy's (Infinity for a policy without one).
+      expiresAt: Math.min(info.tokenExpiresAt, policy.expiresAt),
     };
     this.sendCreateAuthorization(pending, gateway, resource, now);
   }
@@ -666,7 +718,11 @@ export class PortalSignalling {
       pskBase: gatewayInfo.device.pskBase,
     };
     pending.ref = this.options.newRef();
-    this.issuedRefs.set(pending.ref, gatewayInfo.device.id);
+    this.issuedRefs.set(pending.ref, {
+      gatewayId: gatewayInfo.device.id,
+      clientId: pending.clientId,
+      resourceId: pending.resourceId,
+    });
     if (this.issuedRefs.size > MAX_ISSUED_REFS) {
       const oldest = this.issuedRefs.keys().next().value;
       if (oldest !== undefined) this.issuedRefs.delete(oldest);
@@ -716,8 +772,7 @@ export class PortalSignalling {
     this.pending.delete(pending.ref);
     const client = this.sessions.get(pending.clientSession);
     const resource = this.index.resources.get(pending.resourceId);
-    if (!resource) return;
-    this.grants.upsert({
+    const grant: Grant = {
       id: derivedUuid(`grant|${pending.ref}`),
       gatewayId: pending.gatewayId,
       clientId: pending.clientId,
@@ -726,8 +781,16 @@ export class PortalSignalling {
       tokenId: pending.tokenId,
       policyId: pending.policyId,
       expiresAt: pending.expiresAt,
-    });
-    if (!client || !client.joined) return; // it will ask again when it is back
+    };
+    if (!resource || !client || !client.joined || !this.grantValid(grant, now)) {
+      // The gateway has just installed it: never leave it there untracked.
+      const gateway = this.sessions.get(pending.gatewaySession);
+      if (gateway) {
+        this.push(gateway, 'reject_access', { client_id: grant.clientId, resource_id: grant.resourceId });
+      }
+      return;
+    }
+    this.grants.upsert(grant);
     const gateway = this.sessions.get(pending.gatewaySession)!;
     this.push(client, 'authorization_created', {
       resource_id: pending.resourceId,
@@ -901,7 +964,7 @@ export class PortalSignalling {
   private sendInit(session: Session, now: number): void {
     if (session.info.kind === 'client') {
       const info = session.info;
-      const resources = this.clientResourceViews(info);
+      const resources = this.clientResourceViews(info, now);
       const relays = this.relaysFor(session);
       const iface = clientInterfaceView(info.device.ipv4, info.device.ipv6, this.index.catalog.dns);
       session.sentResources = new Map(resources.map((view) => [view.id as string, JSON.stringify(view)]));
@@ -919,13 +982,22 @@ export class PortalSignalling {
     const info = session.info;
     const relays = this.relaysFor(session);
     session.sentRelays = groupRelays(relays);
-    const authorizations = [...this.grants.all()]
-      .filter((grant) => grant.gatewayId === info.device.id && grant.expiresAt * 1000 > now)
-      .map((grant) => ({
-        client_id: grant.clientId,
-        resource_id: grant.resourceId,
-        expires_at: grant.expiresAt,
-      }));
+    // Only grants that still stand: a token revoked elsewhere or while the portal was down, or a
+    // config changed across a restart, must not hand a gateway its authorizations back.
+    const rejected: Grant[] = [];
+    const valid: Grant[] = [];
+    for (const grant of [...this.grants.all()]) {
+      if (grant.gatewayId !== info.device.id) continue;
+      if (this.grantValid(grant, now)) valid.push(grant);
+      else if (grant.expiresAt * 1000 <= now)
+        this.grants.delete(grant.gatewayId, grant.clientId, grant.resourceId);
+      else rejected.push(grant);
+    }
+    const authorizations = valid.map((grant) => ({
+      client_id: grant.clientId,
+      resource_id: grant.resourceId,
+      expires_at: grant.expiresAt,
+    }));
     this.push(session, 'init', {
       interface: { ipv4: info.device.ipv4, ipv6: info.device.ipv6 },
       config: { ipv4_masquerade_enabled: true, ipv6_masquerade_enabled: true },
@@ -934,17 +1006,28 @@ export class PortalSignalling {
       authorizations,
       flow_logs: FLOW_LOGS_DISABLED,
     });
+    // What it may still hold from before: withdrawn while it was away, or invalid now.
+    const withdrawn = this.withdrawn.get(info.device.id) ?? new Set<string>();
+    this.withdrawn.delete(info.device.id);
+    for (const grant of rejected) {
+      this.grants.delete(grant.gatewayId, grant.clientId, grant.resourceId);
+      withdrawn.add(`${grant.clientId}|${grant.resourceId}`);
+    }
+    for (const pair of withdrawn) {
+      const [clientId, resourceId] = pair.split('|') as [string, string];
+      this.push(session, 'reject_access', { client_id: clientId, resource_id: resourceId });
+    }
   }
 
-  private clientResourceViews(info: ClientSessionInfo): Record<string, unknown>[] {
-    return this.index.resourcesFor(info.actorId).flatMap((resource) => {
+  private clientResourceViews(info: ClientSessionInfo, now: number): Record<string, unknown>[] {
+    return this.index.resourcesFor(info.actorId, now).flatMap((resource) => {
       const site = this.index.sites.get(resource.siteId);
       return site ? [clientResourceView(resource, site)] : [];
     });
   }
 
-  private pushClientDiff(session: Session, info: ClientSessionInfo): void {
-    const views = this.clientResourceViews(info);
+  private pushClientDiff(session: Session, info: ClientSessionInfo, now: number): void {
+    const views = this.clientResourceViews(info, now);
     const next = new Map(views.map((view) => [view.id as string, JSON.stringify(view)]));
     const siteOf = (json: string): string => JSON.stringify((JSON.parse(json) as { sites: unknown }).sites);
     // Deletes first: older clients cannot move a resource between sites (§3.10 step 1).
@@ -1033,11 +1116,55 @@ export class PortalSignalling {
     const gateway = this.liveSession(grant.gatewayId);
     if (gateway && gateway.joined) {
       this.push(gateway, 'reject_access', { client_id: grant.clientId, resource_id: grant.resourceId });
+      return;
     }
+    const withdrawn = this.withdrawn.get(grant.gatewayId) ?? new Set<string>();
+    // Bounded: past the cap, the gateway still loses the grant through its next `init`.
+    if (withdrawn.size < MAX_WITHDRAWN_PER_GATEWAY) withdrawn.add(`${grant.clientId}|${grant.resourceId}`);
+    this.withdrawn.set(grant.gatewayId, withdrawn);
   }
 
-  /** `disconnect token_expired`, then the socket is closed (§3.10 step 8). */
-  private endSession(session: Session, why: string): void {
+  private tokenValid(tokenId: string, now: number): boolean {
+    if (this.revokedTokens.has(tokenId)) return false;
+    return this.options.isTokenValid?.(tokenId, now) ?? true;
+  }
+
+  /** Whether a grant may still stand: unexpired, its token valid, its policy still granting. */
+  private grantValid(grant: Grant, now: number): boolean {
+    return (
+      grant.expiresAt * 1000 > now &&
+      this.index.resources.has(grant.resourceId) &&
+      this.index.policyFor(grant.actorId, grant.resourceId, now) !== undefined &&
+      this.tokenValid(grant.tokenId, now)
+    );
+  }
+
+  private pairGrantedOrPending(pair: IssuedRef): boolean {
+    for (const grant of this.grants.all()) {
+      if (
+        grant.gatewayId === pair.gatewayId &&
+        grant.clientId === pair.clientId &&
+        grant.resourceId === pair.resourceId
+      )
+        return true;
+    }
+    for (const pending of this.pending.values()) {
+      if (
+        pending.gatewayId === pair.gatewayId &&
+        pending.clientId === pair.clientId &&
+        pending.resourceId === pair.resourceId
+      )
+        return true;
+    }
+    return false;
+  }
+
+  /**
+   * `disconnect token_expired`, then the socket is closed (§3.10 step 8). The session ends in the
+   * core at once: a peer that ignores the close frame is not served another frame, and its
+   * pending authorizations are cancelled.
+   */
+  private endSession(session: Session, why: string, now: number): void {
     if (session.expiryPushed) return;
     session.expiryPushed = true;
     this.log.info('ending session', { session: session.id, device: session.info.device.id, reason: why });
@@ -1047,6 +1174,7 @@ export class PortalSignalling {
       frame: pushFrame(session.topic, 'disconnect', { reason: 'token_expired' }),
     });
     this.outputs.push({ kind: 'close', session: session.id, code: 1000, reason: why });
+    this.disconnect(session.id, now);
   }
 
   private leave(session: Session, now: number): void {
