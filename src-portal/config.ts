@@ -157,7 +157,17 @@ const fileSchema = z
       .default([]),
     resources: z.array(resourceSchema).default([]),
     policies: z
-      .array(z.object({ id: optionalId, group: nameSchema, resource: nameSchema }).strict())
+      .array(
+        z
+          .object({
+            id: optionalId,
+            group: nameSchema,
+            resource: nameSchema,
+            // After this instant the policy grants nothing; authorizations it gave end then.
+            expires_at: z.iso.datetime({ offset: true }).optional(),
+          })
+          .strict(),
+      )
       .default([]),
     relays: z
       .array(
@@ -383,6 +393,9 @@ function resolve(file: ConfigFile, path: string, problems: string[]): PortalConf
         id: idFor('policy', `${group.id}|${resource.id}`, policy.id),
         groupId: group.id,
         resourceId: resource.id,
+        ...(policy.expires_at !== undefined
+          ? { expiresAt: Math.floor(Date.parse(policy.expires_at) / 1000) }
+          : {}),
       },
     ];
   });

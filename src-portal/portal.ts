@@ -32,6 +32,7 @@ import {
 import type { Logger } from '../src-engine/portal/log.js';
 import { isBase64Key32 } from '../src-engine/portal/messages/common.js';
 import { PortalSignalling, type SessionInfo } from './signalling/core.js';
+import { derivedUuid } from './signalling/views.js';
 import { parseUserAgent } from '../src-engine/portal/user-agent.js';
 import { ConfigError, loadConfig, type PortalConfig } from './config.js';
 import { createJsonLogger } from './log.js';
@@ -480,6 +481,10 @@ export class DevPortal {
         deviceUuid: url.searchParams.get('device_uuid'),
         identifierForVendor: url.searchParams.get('identifier_for_vendor'),
         firebaseInstallationId: url.searchParams.get('firebase_installation_id'),
+        // What Firezone's portal sends the gateway as the `subject` of an authorization.
+        remoteIp: ip,
+        userAgentString: userAgent,
+        authProviderId: derivedUuid(`auth_provider|${authProviderOf(check.token.source)}`),
       };
     } else {
       const hash = hashToken(token);
@@ -731,6 +736,15 @@ export class DevPortal {
 }
 
 /** Mints a client token for a configured user (shared by the CLI and the running portal). */
+/**
+ * The identity provider a token came from, by its `source`: `oidc:<provider id>[:…]` for an OIDC
+ * sign-in, the portal's own email/password provider for everything else.
+ */
+export function authProviderOf(source: string): string {
+  const oidc = /^oidc:([^:]+)/.exec(source);
+  return oidc ? `oidc:${oidc[1]}` : 'email';
+}
+
 export function mintClientTokenFor(
   config: PortalConfig,
   store: PortalStore,

@@ -73,6 +73,12 @@ export interface ClientSessionInfo {
   readonly deviceUuid?: string | null;
   readonly identifierForVendor?: string | null;
   readonly firebaseInstallationId?: string | null;
+  /** The address the session connected from, for the authorization's `subject`. */
+  readonly remoteIp?: string | null;
+  /** The User-Agent header as sent. */
+  readonly userAgentString?: string | null;
+  /** The identity provider the token was obtained through (a UUID). */
+  readonly authProviderId?: string | null;
 }
 
 export interface GatewaySessionInfo {
@@ -757,12 +763,7 @@ export class PortalSignalling {
       gateway_ice_credentials: pending.ice.receiver,
       expires_at: pending.expiresAt,
       use_iceless: useIceless,
-      subject: {
-        actor_id: actor.id,
-        actor_name: actor.name,
-        actor_email: actor.email,
-        actor_type: 'account_user',
-      },
+      subject: subjectView(actor, clientInfo),
       flow_logs_ingest_token: this.ingestToken(pending, resource, 'responder', now),
     });
   }
@@ -1248,6 +1249,30 @@ export class PortalSignalling {
   private count(reason: DropReason): void {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
   }
+}
+
+/**
+ * The `subject` of `create_authorization`: who asked, from where, with what, as Firezone's portal
+ * sends it (its `Authentication.Subject.to_map`). The dev portal has no IP geolocation: the
+ * location fields are present and null.
+ */
+function subjectView(
+  actor: { readonly id: string; readonly name: string; readonly email: string },
+  info: ClientSessionInfo,
+): Record<string, unknown> {
+  return {
+    actor_id: actor.id,
+    actor_name: actor.name,
+    actor_email: actor.email,
+    actor_type: 'account_user',
+    auth_provider_id: info.authProviderId ?? null,
+    ip: info.remoteIp ? info.remoteIp.replace(/^::ffff:/, '') : null,
+    ip_region: null,
+    ip_city: null,
+    ip_lat: null,
+    ip_lon: null,
+    user_agent: info.userAgentString ?? null,
+  };
 }
 
 /** relay id → JSON of all its address objects (a relay is "changed" if any of them changed). */
