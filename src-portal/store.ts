@@ -5,7 +5,7 @@
  * and revokes tokens while the portal runs); WAL mode and short transactions keep that safe.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Grant, GrantStore } from './signalling/grants.js';
@@ -13,6 +13,7 @@ import { grantKey } from './signalling/grants.js';
 import { PSK_BASE_LENGTH } from '../src-engine/portal/credentials.js';
 import { ipMath } from './config.js';
 import { hashToken, mintClientToken, sameHash, tokenIdOf, type MintedToken } from './tokens.js';
+import type { Logger } from './log.js';
 
 const SCHEMA_VERSION = 1;
 
@@ -40,6 +41,28 @@ export type TokenCheck =
   | { readonly ok: true; readonly token: TokenRow }
   | { readonly ok: false; readonly reason: 'malformed' | 'unknown' | 'mismatch' | 'expired' | 'revoked' };
 
+export interface PortalStoreOptions {
+  /** Where warnings go (files that were readable by others); default: a process warning on stderr. */
+  readonly logger?: Pick<Logger, 'warn'>;
+}
+
+/** A new device beyond the cap of its owner (user or site); the portal answers 402 `limits_exceeded`. */
+export class DeviceLimitError extends Error {
+  override readonly name = 'DeviceLimitError';
+  constructor(
+    readonly kind: 'client' | 'gateway',
+    /** The user id (clients) or site id (gateways). */
+    readonly ownerId: string,
+    readonly limit: number,
+  ) {
+    super(
+      kind === 'client'
+        ? `this user already has ${limit} devices (limits.devices_per_user in the portal config)`
+        : `this site already has ${limit} gateways (limits.gateways_per_site in the portal config)`,
+    );
+  }
+}
+
 /** First and last usable addresses of the tunnel ranges (network and broadcast excluded). */
 const IPV4_BASE = ipMath.toBigInt('100.64.0.0', true);
 const IPV4_SIZE = 1n << 21n; // /11
@@ -51,8 +74,11 @@ export class PortalStore implements GrantStore {
   private grantCache: Map<string, Grant> | undefined;
   private lastDataVersion = 0;
 
-  constructor(readonly file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  constructor(
+    readonly file: string,
+    options: PortalStoreOptions = {},
+  ) {
+    if (file !== ':memory:') secureDataFiles(file, options.logger);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
@@ -210,7 +236,9 @@ export class PortalStore implements GrantStore {
 
   /**
    * The device of (kind, owner, external id), created on first sight with a random free address
-   * in each tunnel range and a fresh PSK base. Name, key and user agent are refreshed.
+   * in each tunnel range and a fresh PSK base. Name, key and user agent are refreshed. A known
+   * external id always gets its row (and addresses) back; a new one beyond `maxDevices` of the
+   * owner throws `DeviceLimitError` (checked in the same transaction as the insert).
    */
   upsertDevice(
     input: {
@@ -221,6 +249,8 @@ export class PortalStore implements GrantStore {
       readonly publicKey: string;
       readonly userAgent: string;
       readonly newId: () => string;
+      /** Devices of this kind the owner may have at most (default: no cap). */
+      readonly maxDevices?: number;
     },
     now = Date.now(),
   ): DeviceRow {
@@ -237,6 +267,8 @@ export class PortalStore implements GrantStore {
           .run(input.name, input.publicKey, input.userAgent, seen, existing.id);
         return toDeviceRow({ ...existing, name: input.name });
       }
+      if (input.maxDevices !== undefined && this.countDevices(input.kind, input.ownerId) >= input.maxDevices)
+        throw new DeviceLimitError(input.kind, input.ownerId, input.maxDevices);
       const ipv4 = this.freeAddress('ipv4', IPV4_BASE, IPV4_SIZE, true);
       const ipv6 = this.freeAddress('ipv6', IPV6_BASE, IPV6_SIZE, false);
       const row: RawDevice = {
@@ -270,6 +302,14 @@ export class PortalStore implements GrantStore {
         );
       return toDeviceRow(row);
     })();
+  }
+
+  /** How many devices of `kind` the owner (user id or site id) has. */
+  countDevices(kind: 'client' | 'gateway', ownerId: string): number {
+    const row = this.db
+      .prepare(`SELECT COUNT(*) AS n FROM devices WHERE kind = ? AND owner_id = ?`)
+      .get(kind, ownerId) as { n: number };
+    return row.n;
   }
 
   /**
@@ -343,6 +383,73 @@ export class PortalStore implements GrantStore {
     );
     return this.grantCache;
   }
+}
+
+/**
+ * The database holds key material (PSK bases, token hashes): its folder is created 0700 and the
+ * file 0600 (SQLite gives its -wal/-shm/-journal files the database's mode). Existing files that
+ * others may read are tightened, with a warning; a folder is tightened only when this user owns
+ * it and it is not a shared sticky folder such as /tmp (otherwise a warning only).
+ */
+function secureDataFiles(file: string, logger: Pick<Logger, 'warn'> | undefined): void {
+  const warn = (message: string, fields: Record<string, unknown>): void => {
+    if (logger) logger.warn(message, fields);
+    else process.emitWarning(`${message} ${JSON.stringify(fields)}`);
+  };
+  const dir = dirname(file);
+  if (process.platform === 'win32') {
+    mkdirSync(dir, { recursive: true });
+    return;
+  }
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700); // exact, whatever the umask
+  } else {
+    tighten(dir, 0o700, true, warn);
+  }
+  if (!existsSync(file)) {
+    try {
+      closeSync(openSync(file, 'wx', 0o600)); // SQLite takes an empty file as a new database
+      chmodSync(file, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  for (const path of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`])
+    if (existsSync(path)) tighten(path, 0o600, false, warn);
+}
+
+function tighten(
+  path: string,
+  wanted: number,
+  folder: boolean,
+  warn: (message: string, fields: Record<string, unknown>) => void,
+): void {
+  const stat = statSync(path);
+  const mode = stat.mode & 0o777;
+  if ((mode & ~wanted) === 0) return;
+  const fields = { path, mode: octal(mode), wanted: octal(mode & wanted) };
+  const shared = folder && ((stat.mode & 0o1000) !== 0 || stat.uid !== process.getuid?.());
+  if (shared) {
+    warn('the portal database folder is accessible to others; use a private --data-dir', fields);
+    return;
+  }
+  try {
+    chmodSync(path, mode & wanted);
+    warn(`the portal database ${folder ? 'folder' : 'file'} was accessible to others; tightened`, fields);
+  } catch (error) {
+    warn(
+      `the portal database ${folder ? 'folder' : 'file'} is accessible to others and cannot be tightened`,
+      {
+        ...fields,
+        error,
+      },
+    );
+  }
+}
+
+function octal(mode: number): string {
+  return `0${mode.toString(8).padStart(3, '0')}`;
 }
 
 interface RawToken {
