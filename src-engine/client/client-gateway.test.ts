@@ -1,0 +1,500 @@
+/**
+ * The client and gateway cores together, over an in-memory peer network, with this test playing
+ * the portal: first packet → request_authorization → create_authorization → candidates →
+ * connection → buffered packets flushed; filters, revocation, expiry and failover.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  buildIcmpEcho,
+  buildTcpPacket,
+  buildUdpPacket,
+  isPacketError,
+  parseIpAddress,
+  parseIpPacket,
+} from '../packet/index.js';
+import {
+  CLIENT_INGRESS,
+  GATEWAY_INGRESS,
+  parseMessage,
+  type ClientIngressMessage,
+  type GatewayIngressMessage,
+} from '../portal/messages/index.js';
+import { MemoryPeerNetwork, type MemoryPeerNode } from '../tunnel/memory-node.js';
+import { GatewayState } from '../gateway/gateway-state.js';
+import { ClientState } from './client-state.js';
+
+const ip = (text: string): Uint8Array => parseIpAddress(text)!;
+const CLIENT_ID = '6b3e2d8a-3f62-4d39-a0a4-3b5d0c2f5e11';
+const GW = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'];
+const SITE = '33333333-3333-4333-8333-333333333333';
+const LAN = '44444444-4444-4444-8444-444444444444';
+const WEB = '55555555-5555-4555-8555-555555555555';
+const OTHER = '66666666-6666-4666-8666-666666666666';
+const CLIENT_V4 = '100.64.0.2';
+const CLIENT_V6 = 'fd00:2021:1111::2';
+const KEY = (n: number): string => Buffer.alloc(32, n).toString('base64');
+const CREDS = {
+  client: { username: 'abcd', password: 'p'.repeat(22) },
+  gateway: { username: 'efgh', password: 'q'.repeat(22) },
+};
+
+function clientMessage(event: string, payload: unknown): ClientIngressMessage {
+  const outcome = parseMessage(CLIENT_INGRESS, event, payload);
+  if (outcome.kind !== 'message') throw new Error(`bad test message ${event}: ${JSON.stringify(outcome)}`);
+  return outcome.message as ClientIngressMessage;
+}
+
+function gatewayMessage(event: string, payload: unknown): GatewayIngressMessage {
+  const outcome = parseMessage(GATEWAY_INGRESS, event, payload);
+  if (outcome.kind !== 'message') throw new Error(`bad test message ${event}: ${JSON.stringify(outcome)}`);
+  return outcome.message as GatewayIngressMessage;
+}
+
+const site = { id: SITE, name: 'HQ' };
+const resources = [
+  {
+    id: LAN,
+    type: 'cidr',
+    address: '10.20.0.0/16',
+    name: 'LAN',
+    address_description: null,
+    sites: [site],
+    filters: [],
+  },
+  {
+    id: WEB,
+    type: 'cidr',
+    address: '10.30.0.0/24',
+    name: 'Web',
+    address_description: null,
+    sites: [site],
+    filters: [{ protocol: 'tcp', port_range_start: 443, port_range_end: 443 }],
+  },
+];
+
+interface World {
+  now: number;
+  net: MemoryPeerNetwork;
+  client: ClientState;
+  clientNode: MemoryPeerNode;
+  gateways: { id: string; state: GatewayState; node: MemoryPeerNode; tun: Uint8Array[] }[];
+  clientTun: Uint8Array[];
+  requests: Record<string, unknown>[];
+  /** Which gateway the portal picks (index into the live ones). */
+  pick: () => number;
+  /** Grants as the portal would hold them: resource → gateway id. */
+  alive: Set<string>;
+  pump(): void;
+}
+
+function world(): World {
+  const net = new MemoryPeerNetwork();
+  const clientNode = net.node(CLIENT_ID, Buffer.alloc(32, 1));
+  const w: World = {
+    now: 1_000_000,
+    net,
+    client: new ClientState(clientNode),
+    clientNode,
+    gateways: GW.map((id, i) => {
+      const node = net.node(id, Buffer.alloc(32, 10 + i));
+      return { id, state: new GatewayState(node), node, tun: [] };
+    }),
+    clientTun: [],
+    requests: [],
+    pick: () => 0,
+    alive: new Set(GW),
+    pump() {
+      for (let round = 0; round < 20; round++) {
+        let busy = false;
+        w.client.drainNode(w.now);
+        for (let out = w.client.pollPortalMessage(); out; out = w.client.pollPortalMessage()) {
+          busy = true;
+          portalFromClient(w, out.event, out.payload);
+        }
+        for (const g of w.gateways) {
+          g.state.drainNode(w.now);
+          for (let out = g.state.pollPortalMessage(); out; out = g.state.pollPortalMessage()) {
+            busy = true;
+            portalFromGateway(w, g.id, out.event, out.payload);
+          }
+          for (let p = g.state.pollTunPacket(); p; p = g.state.pollTunPacket()) g.tun.push(p);
+          for (let item = g.node.inbox.shift(); item; item = g.node.inbox.shift()) {
+            busy = true;
+            g.state.handleTunnelPacket(item[0], item[1], w.now);
+          }
+        }
+        for (let item = w.clientNode.inbox.shift(); item; item = w.clientNode.inbox.shift()) {
+          busy = true;
+          w.client.handleTunnelPacket(item[0], item[1]);
+        }
+        for (let p = w.client.pollTunPacket(); p; p = w.client.pollTunPacket()) w.clientTun.push(p);
+        if (!busy) return;
+      }
+    },
+  };
+  for (const [i, g] of w.gateways.entries()) {
+    g.state.handlePortalMessage(
+      gatewayMessage('init', {
+        interface: { ipv4: `100.64.0.${10 + i}`, ipv6: `fd00:2021:1111::${10 + i}` },
+        config: { ipv4_masquerade_enabled: true, ipv6_masquerade_enabled: true },
+        relays: [],
+        account_slug: 'acme',
+        authorizations: [],
+        flow_logs: { api_url: 'https://example.invalid', upload_interval_secs: 0, upload_batch_size: 0 },
+      }),
+      w.now,
+    );
+  }
+  w.client.handlePortalMessage(
+    clientMessage('init', {
+      interface: { ipv4: CLIENT_V4, ipv6: CLIENT_V6, upstream_do53: [{ ip: '10.9.9.9' }] },
+      resources,
+      relays: [],
+      authorizations: [],
+      flow_logs: { api_url: 'https://example.invalid', upload_interval_secs: 0, upload_batch_size: 0 },
+    }),
+    w.now,
+  );
+  return w;
+}
+
+function portalFromClient(w: World, event: string, payload: Record<string, unknown>): void {
+  if (event === 'request_authorization') {
+    w.requests.push(payload);
+    const live = GW.filter((id) => w.alive.has(id));
+    const gatewayId = live[w.pick() % live.length]!;
+    const index = GW.indexOf(gatewayId);
+    const resource = resources.find((r) => r.id === payload.resource_id)!;
+    w.gateways[index]!.state.handlePortalMessage(
+      gatewayMessage('create_authorization', {
+        ref: `ref-${w.requests.length}`,
+        resource: {
+          id: resource.id,
+          type: 'cidr',
+          address: resource.address,
+          name: resource.name,
+          filters: resource.filters,
+        },
+        client: {
+          id: CLIENT_ID,
+          public_key: KEY(1),
+          preshared_key: KEY(7),
+          ipv4: CLIENT_V4,
+          ipv6: CLIENT_V6,
+        },
+        client_ice_credentials: CREDS.client,
+        gateway_ice_credentials: CREDS.gateway,
+        expires_at: Math.floor(w.now / 1000) + 3600,
+        flow_logs_ingest_token: 'x.y.z',
+      }),
+      w.now,
+    );
+    // The gateway acks (in its outputs): the portal then tells the client.
+    w.client.handlePortalMessage(
+      clientMessage('authorization_created', {
+        resource_id: resource.id,
+        gateway_id: gatewayId,
+        gateway_public_key: KEY(10 + index),
+        gateway_ipv4: `100.64.0.${10 + index}`,
+        gateway_ipv6: `fd00:2021:1111::${10 + index}`,
+        site_id: SITE,
+        preshared_key: KEY(7),
+        client_ice_credentials: CREDS.client,
+        gateway_ice_credentials: CREDS.gateway,
+      }),
+      w.now,
+    );
+  } else if (event === 'new_gateway_ice_candidates') {
+    const index = GW.indexOf(payload.gateway_id as string);
+    w.gateways[index]!.state.handlePortalMessage(
+      gatewayMessage('ice_candidates', { client_id: CLIENT_ID, candidates: payload.candidates }),
+      w.now,
+    );
+  }
+}
+
+function portalFromGateway(
+  w: World,
+  gatewayId: string,
+  event: string,
+  payload: Record<string, unknown>,
+): void {
+  if (event === 'broadcast_ice_candidates') {
+    w.client.handlePortalMessage(
+      clientMessage('ice_candidates', { gateway_id: gatewayId, candidates: payload.candidates }),
+      w.now,
+    );
+  }
+}
+
+function udpTo(dst: string, port: number, byte = 1): Uint8Array {
+  return buildUdpPacket({
+    src: ip(CLIENT_V4),
+    dst: ip(dst),
+    srcPort: 5000,
+    dstPort: port,
+    payload: new Uint8Array([byte]),
+  }) as Uint8Array;
+}
+
+function parsed(packet: Uint8Array) {
+  const p = parseIpPacket(packet);
+  if (isPacketError(p)) throw p;
+  return p;
+}
+
+describe('client and gateway cores', () => {
+  it('routes the resource CIDRs and the tunnel ranges into the TUN on init', () => {
+    const w = world();
+    const events = [];
+    for (let e = w.client.pollEvent(); e; e = w.client.pollEvent()) events.push(e);
+    const iface = events.find((e) => e.type === 'interface');
+    expect(iface).toMatchObject({
+      ipv4: CLIENT_V4,
+      routes: ['10.20.0.0/16', '10.30.0.0/24', '100.64.0.0/11', 'fd00:2021:1111::/107'],
+      upstreamDns: ['10.9.9.9'],
+    });
+  });
+
+  it('asks for access on the first packet, buffers, connects and delivers what it buffered', () => {
+    const w = world();
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53, 1), w.now);
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53, 2), w.now);
+    expect(w.client.pollPortalMessage()).toMatchObject({
+      event: 'request_authorization',
+      payload: { resource_id: LAN, connected_gateway_ids: [] },
+    });
+    expect(w.client.pollPortalMessage()).toBeUndefined(); // one request per 2 s
+    portalFromClient(w, 'request_authorization', { resource_id: LAN, connected_gateway_ids: [] });
+    w.pump();
+    expect(w.gateways[0]!.tun.map((p) => p[p.length - 1])).toEqual([1, 2]);
+    // The reply comes back through the gateway's TUN to the client.
+    const reply = buildUdpPacket({
+      src: ip('10.20.1.5'),
+      dst: ip(CLIENT_V4),
+      srcPort: 53,
+      dstPort: 5000,
+      payload: new Uint8Array([9]),
+    }) as Uint8Array;
+    w.gateways[0]!.state.handleTunPacket(reply, w.now);
+    w.pump();
+    expect(w.clientTun).toHaveLength(1);
+    expect(parsed(w.clientTun[0]!).src).toEqual(ip('10.20.1.5'));
+    // A second resource of the same site: reuses the tunnel, names its gateway as preferred.
+    w.client.handleTunPacket(
+      buildTcpPacket({
+        src: ip(CLIENT_V4),
+        dst: ip('10.30.0.7'),
+        srcPort: 40000,
+        dstPort: 443,
+        flags: 0x02,
+      }) as Uint8Array,
+      w.now,
+    );
+    const request = w.client.pollPortalMessage();
+    expect(request?.payload).toMatchObject({ resource_id: WEB, connected_gateway_ids: [GW[0]] });
+  });
+
+  it('answers prohibited for ports the filters close, on the client and on the gateway', () => {
+    const w = world();
+    w.client.handleTunPacket(
+      buildTcpPacket({
+        src: ip(CLIENT_V4),
+        dst: ip('10.30.0.7'),
+        srcPort: 40000,
+        dstPort: 22,
+        flags: 0x02,
+      }) as Uint8Array,
+      w.now,
+    );
+    const icmp = parsed(w.client.pollTunPacket()!);
+    expect([icmp.protocol, icmp.payload[0], icmp.payload[1]]).toEqual([1, 3, 13]);
+    expect(w.client.drops.get('filtered')).toBe(1);
+    expect(w.client.pollPortalMessage()).toBeUndefined();
+
+    // The gateway enforces it too, whatever a client sends.
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53), w.now);
+    w.pump();
+    const g = w.gateways[0]!;
+    const sneaky = buildTcpPacket({
+      src: ip(CLIENT_V4),
+      dst: ip('10.30.0.7'),
+      srcPort: 40000,
+      dstPort: 22,
+      flags: 0x02,
+    }) as Uint8Array;
+    g.state.handleTunnelPacket(CLIENT_ID, sneaky, w.now);
+    expect(g.state.drops.get('not_authorized')).toBe(1);
+    w.pump();
+    const back = parsed(w.clientTun.at(-1)!);
+    expect([back.protocol, back.payload[0], back.payload[1]]).toEqual([1, 3, 13]);
+  });
+
+  it('drops spoofed sources and packets to resources of no authorization on the gateway', () => {
+    const w = world();
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53), w.now);
+    w.pump();
+    const g = w.gateways[0]!;
+    const spoofed = buildUdpPacket({
+      src: ip('100.64.0.99'),
+      dst: ip('10.20.1.5'),
+      srcPort: 1,
+      dstPort: 53,
+    }) as Uint8Array;
+    g.state.handleTunnelPacket(CLIENT_ID, spoofed, w.now);
+    expect(g.state.drops.get('spoofed_source')).toBe(1);
+    g.state.handleTunnelPacket(CLIENT_ID, udpTo('10.99.0.1', 53), w.now);
+    expect(g.state.drops.get('not_authorized')).toBe(1);
+    g.state.handleTunnelPacket(OTHER, udpTo('10.20.1.5', 53), w.now);
+    expect(g.state.drops.get('unknown_client')).toBe(1);
+    expect(g.tun).toHaveLength(1);
+  });
+
+  it('stops forwarding at once on reject_access and when the authorization expires', () => {
+    const w = world();
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53), w.now);
+    w.pump();
+    const g = w.gateways[0]!;
+    g.state.handlePortalMessage(
+      gatewayMessage('reject_access', { client_id: CLIENT_ID, resource_id: LAN }),
+      w.now,
+    );
+    g.state.handleTunnelPacket(CLIENT_ID, udpTo('10.20.1.5', 53), w.now);
+    expect(g.state.drops.get('unknown_client')).toBe(1);
+    expect(g.state.clientList()).toEqual([]);
+
+    const w2 = world();
+    w2.client.handleTunPacket(udpTo('10.20.1.5', 53), w2.now);
+    w2.pump();
+    const g2 = w2.gateways[0]!;
+    expect(g2.state.pollTimeout()).toBe(Math.floor(w2.now / 1000) * 1000 + 3_600_000);
+    w2.now += 3_600_001;
+    g2.state.handleTimeout(w2.now);
+    g2.state.handleTunnelPacket(CLIENT_ID, udpTo('10.20.1.5', 53), w2.now);
+    expect(g2.tun).toHaveLength(1);
+  });
+
+  it('keeps only the authorizations a reconnect init lists', () => {
+    const w = world();
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53), w.now);
+    w.pump();
+    const g = w.gateways[0]!;
+    g.state.handlePortalMessage(
+      gatewayMessage('init', {
+        interface: { ipv4: '100.64.0.10', ipv6: 'fd00:2021:1111::10' },
+        config: { ipv4_masquerade_enabled: true, ipv6_masquerade_enabled: true },
+        relays: [],
+        account_slug: 'acme',
+        authorizations: [],
+        flow_logs: { api_url: 'https://example.invalid', upload_interval_secs: 0, upload_batch_size: 0 },
+      }),
+      w.now,
+    );
+    expect(g.state.clientList()).toEqual([]);
+  });
+
+  it('moves to another gateway of the site when the connection fails', () => {
+    const w = world();
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53, 1), w.now);
+    w.pump();
+    expect(w.gateways[0]!.tun).toHaveLength(1);
+    // Gateway 0 dies: the node reports the failure; the portal now only has gateway 1.
+    w.net.down.add(GW[0]!);
+    w.alive.delete(GW[0]!);
+    w.clientNode.fail(GW[0]!, 'ICE timeout');
+    w.client.drainNode(w.now);
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53, 2), w.now);
+    const request = w.client.pollPortalMessage();
+    expect(request).toMatchObject({
+      event: 'request_authorization',
+      payload: { connected_gateway_ids: [GW[0]] },
+    });
+    portalFromClient(w, request!.event, request!.payload);
+    w.pump();
+    expect(w.gateways[1]!.tun.map((p) => p[p.length - 1])).toEqual([2]);
+  });
+
+  it('forgets a resource removed by the portal: no route, no flow', () => {
+    const w = world();
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53), w.now);
+    w.pump();
+    w.client.handlePortalMessage(clientMessage('resource_deleted', LAN), w.now);
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53), w.now);
+    expect(w.client.drops.get('no_route')).toBe(1);
+    expect(w.client.gatewayList()).toEqual([]);
+    expect(w.clientNode.hasConnection(GW[0]!)).toBe(false);
+  });
+
+  it('ignores a late or unrequested authorization and candidates for unknown gateways', () => {
+    const w = world();
+    w.client.handlePortalMessage(
+      clientMessage('authorization_created', {
+        resource_id: LAN,
+        gateway_id: GW[0],
+        gateway_public_key: KEY(10),
+        gateway_ipv4: '100.64.0.10',
+        gateway_ipv6: 'fd00:2021:1111::10',
+        site_id: SITE,
+        preshared_key: KEY(7),
+        client_ice_credentials: CREDS.client,
+        gateway_ice_credentials: CREDS.gateway,
+      }),
+      w.now,
+    );
+    w.client.handlePortalMessage(
+      clientMessage('ice_candidates', {
+        gateway_id: GW[1],
+        candidates: ['candidate:1 1 udp 1 10.0.0.1 1 typ host'],
+      }),
+      w.now,
+    );
+    expect(w.client.drops.get('stale_authorization')).toBe(1);
+    expect(w.client.drops.get('candidates_for_unknown_gateway')).toBe(1);
+    expect(w.clientNode.hasConnection(GW[0]!)).toBe(false);
+  });
+
+  it('bounds the packets buffered for an authorization and asks again at most every 2 s', () => {
+    const w = world();
+    for (let i = 0; i < 200; i++) w.client.handleTunPacket(udpTo('10.20.1.5', 53, i % 256), w.now + i);
+    const requests = [];
+    for (let m = w.client.pollPortalMessage(); m; m = w.client.pollPortalMessage()) requests.push(m);
+    expect(requests).toHaveLength(1);
+    expect(w.client.drops.get('pending_buffer_full')).toBe(200 - 128);
+    w.client.handleTunPacket(udpTo('10.20.1.5', 53, 1), w.now + 2_000);
+    expect(w.client.pollPortalMessage()?.event).toBe('request_authorization');
+  });
+
+  it('drops packets with a source other than its own address and multicast', () => {
+    const w = world();
+    w.client.handleTunPacket(
+      buildUdpPacket({ src: ip('192.168.1.2'), dst: ip('10.20.1.5'), srcPort: 1, dstPort: 2 }) as Uint8Array,
+      w.now,
+    );
+    w.client.handleTunPacket(
+      buildUdpPacket({
+        src: ip(CLIENT_V4),
+        dst: ip('224.0.0.251'),
+        srcPort: 5353,
+        dstPort: 5353,
+      }) as Uint8Array,
+      w.now,
+    );
+    w.client.handleTunPacket(
+      buildIcmpEcho({
+        src: ip(CLIENT_V4),
+        dst: ip('8.8.8.8'),
+        echo: 'request',
+        identifier: 1,
+        sequence: 1,
+      }) as Uint8Array,
+      w.now,
+    );
+    w.client.handleTunPacket(new Uint8Array([0x45, 0, 0]), w.now);
+    expect(Object.fromEntries(w.client.drops)).toEqual({
+      wrong_source: 1,
+      multicast: 1,
+      no_route: 1,
+      invalid_packet: 1,
+    });
+  });
+});
