@@ -276,6 +276,21 @@ function checkConfig(args: string[]): number {
       `${catalog.sites.length} sites, ${config.gatewayTokens.length} gateway tokens, ${catalog.resources.length} resources, ` +
       `${catalog.policies.length} policies, ${catalog.relays.length} relays\n`,
   );
+  // OIDC providers are not contacted here: their metadata is fetched at the first sign-in.
+  for (const provider of config.identityProviders) {
+    const base = config.publicUrl ?? 'http://127.0.0.1:8080';
+    const where = config.publicUrl === null ? ' (the listen address; set public_url otherwise)' : '';
+    process.stdout.write(
+      `identity provider "${provider.id}": issuer ${provider.issuer}, redirect URI ${base}/auth/oidc/${provider.id}/callback${where}\n`,
+    );
+    const env = provider.clientSecretSource.startsWith('env:')
+      ? provider.clientSecretSource.slice(4)
+      : undefined;
+    if (env !== undefined && provider.clientSecret() === undefined)
+      process.stderr.write(
+        `note: ${env} is not set; sign-in through "${provider.id}" needs it at run time\n`,
+      );
+  }
   return 0;
 }
 

@@ -50,6 +50,33 @@ export interface PortalConfig {
   readonly clientTokenTtlSeconds: number;
   /** Deep-link prefix of the app, e.g. `firezone-fd0020211111://`. */
   readonly clientHandler: string;
+  /** The portal's external base URL (no trailing slash), or null for its own listen address. */
+  readonly publicUrl: string | null;
+  readonly identityProviders: readonly IdentityProviderConfig[];
+}
+
+/** An OpenID Connect provider users may sign in through (`identity_providers[]`). */
+export interface IdentityProviderConfig {
+  /** Path segment of `/auth/oidc/<id>/…`. */
+  readonly id: string;
+  /** Shown on the button "Sign in with <name>". */
+  readonly name: string;
+  /** Issuer identifier, exactly as the provider's discovery document states it. */
+  readonly issuer: string;
+  readonly clientId: string;
+  /**
+   * Reads the client secret (inline, or from the environment at the moment of use); undefined
+   * for a public client or an unset variable. A function, so the secret is never part of a
+   * serialised config object.
+   */
+  readonly clientSecret: () => string | undefined;
+  /** Where the secret comes from, for messages: `inline`, `env:<NAME>` or `none`. */
+  readonly clientSecretSource: string;
+  readonly scopes: readonly string[];
+  /** The ID token (or UserInfo) claim that holds the user's email. */
+  readonly emailClaim: string;
+  /** Refuse sign-ins whose `email_verified` claim is not true. */
+  readonly requireEmailVerified: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -70,6 +97,54 @@ function durationSeconds(value: number | string): number {
 const optionalId = z.guid({ error: 'expected a UUID' }).optional();
 const nameSchema = z.string().trim().min(1).max(255);
 const PORTS = /^(\d{1,5})(?:-(\d{1,5}))?$/;
+
+const LOOPBACK_HOSTS = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/** The issuer must be https, or http on a loopback host (a local provider in dev and tests). */
+function issuerProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'expected an absolute URL';
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.test(url.hostname)))
+    return 'expected an https:// URL (http:// only for 127.0.0.1, [::1] or localhost)';
+  if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#'))
+    return 'an issuer has no query or fragment';
+  if (url.username !== '' || url.password !== '') return 'an issuer has no user name or password';
+  return undefined;
+}
+
+const identityProviderSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
+      error: 'expected lowercase letters, digits, "-" or "_" (max 64)',
+    }),
+    name: nameSchema,
+    issuer: z
+      .string()
+      .trim()
+      .max(2048)
+      .superRefine((value, ctx) => {
+        const problem = issuerProblem(value);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    client_id: z.string().trim().min(1).max(1024),
+    client_secret: z.string().min(1).max(4096).optional(),
+    client_secret_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name' })
+      .optional(),
+    scopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, { error: 'expected a scope token' }))
+      .min(1)
+      .max(32)
+      .default(['openid', 'email', 'profile']),
+    email_claim: z.string().trim().min(1).max(128).default('email'),
+    require_email_verified: z.boolean().default(false),
+  })
+  .strict();
 
 const filterSchema = z.discriminatedUnion('protocol', [
   z
@@ -113,6 +188,11 @@ const fileSchema = z
         error: 'expected a URL scheme prefix like "firezone-fd0020211111://"',
       })
       .default(DEFAULT_CLIENT_HANDLER),
+    public_url: z
+      .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+      .refine((value) => !/[?#]/.test(value), { error: 'expected a URL without query or fragment' })
+      .optional(),
+    identity_providers: z.array(identityProviderSchema).max(16).default([]),
     users: z
       .array(
         z
@@ -280,6 +360,10 @@ function resolve(file: ConfigFile, path: string, problems: string[]): PortalConf
     'users',
     file.users.map((user) => user.email),
   );
+  unique(
+    'identity_providers',
+    file.identity_providers.map((provider) => provider.id),
+  );
 
   const groups = file.groups.map((group) => ({
     id: idFor('group', group.name.toLowerCase(), group.id),
@@ -430,6 +514,31 @@ function resolve(file: ConfigFile, path: string, problems: string[]): PortalConf
     problems.push(`dns.search_domain: "${search}" is not a domain name`);
   }
 
+  const identityProviders = file.identity_providers.map((provider, index): IdentityProviderConfig => {
+    const where = `identity_providers[${index}]`;
+    if (provider.client_secret !== undefined && provider.client_secret_env !== undefined)
+      problems.push(`${where}: give client_secret or client_secret_env, not both`);
+    if (!provider.scopes.includes('openid')) problems.push(`${where}.scopes: must include "openid"`);
+    const inline = provider.client_secret;
+    const envName = provider.client_secret_env;
+    return {
+      id: provider.id,
+      name: provider.name,
+      issuer: provider.issuer,
+      clientId: provider.client_id,
+      clientSecret:
+        inline !== undefined
+          ? () => inline
+          : envName !== undefined
+            ? () => process.env[envName] || undefined
+            : () => undefined,
+      clientSecretSource: inline !== undefined ? 'inline' : envName !== undefined ? `env:${envName}` : 'none',
+      scopes: [...new Set(provider.scopes)],
+      emailClaim: provider.email_claim,
+      requireEmailVerified: provider.require_email_verified,
+    };
+  });
+
   const catalog: Catalog = {
     account: { id: accountId, slug, name: file.account.name, iceless: file.account.iceless },
     sites,
@@ -447,6 +556,8 @@ function resolve(file: ConfigFile, path: string, problems: string[]): PortalConf
     gatewayTokens,
     clientTokenTtlSeconds: durationSeconds(file.client_token_ttl),
     clientHandler: file.client_handler,
+    publicUrl: file.public_url === undefined ? null : file.public_url.replace(/\/+$/, ''),
+    identityProviders,
   };
 }
 

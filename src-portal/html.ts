@@ -16,6 +16,8 @@ button{margin-top:1.5rem;width:100%;padding:.7rem;border:0;border-radius:.4rem;b
 .error{padding:.6rem;border-radius:.4rem;background:#fee2e2;color:#991b1b}
 code{display:block;word-break:break-all;padding:.6rem;background:#f1f1f1;border-radius:.4rem;font-size:.85rem}
 a{color:#c2410c}
+.idp{display:block;margin-top:.75rem;padding:.6rem;text-align:center;border:1px solid #c2410c;border-radius:.4rem;text-decoration:none}
+.or{margin-top:1.5rem;text-align:center;font-size:.9rem}
 @media (prefers-color-scheme:dark){body{background:#1c1917}main{background:#292524}p,label{color:#d6d3d1}code{background:#1c1917}}
 `;
 
@@ -62,6 +64,8 @@ export interface SignInForm {
   readonly csrf: string;
   readonly email?: string;
   readonly error?: string;
+  /** OIDC providers: a "Sign in with <name>" link each (plain GET navigations, no script). */
+  readonly providers?: readonly { readonly name: string; readonly href: string }[];
 }
 
 export function signInPage(form: SignInForm): string {
@@ -77,7 +81,16 @@ ${hidden('as', form.as)}${hidden('nonce', form.nonce)}${hidden('state', form.sta
 <label>Email<input type="email" name="email" required maxlength="254" autocomplete="username" value="${escapeHtml(form.email ?? '')}"></label>
 <label>Password<input type="password" name="password" required maxlength="1024" autocomplete="current-password"></label>
 <button type="submit">Sign in</button>
-</form>`,
+</form>${
+      form.providers && form.providers.length > 0
+        ? `\n<p class="or">or</p>\n${form.providers
+            .map(
+              (provider) =>
+                `<a class="idp" href="${escapeHtml(provider.href)}">Sign in with ${escapeHtml(provider.name)}</a>`,
+            )
+            .join('\n')}`
+        : ''
+    }`,
   );
 }
 

@@ -143,6 +143,8 @@ export class DevPortal {
       logger: this.log,
       ...(options.signInLimits?.ip !== undefined ? { ipLimit: options.signInLimits.ip } : {}),
       ...(options.signInLimits?.email !== undefined ? { emailLimit: options.signInLimits.email } : {}),
+      // OIDC redirect URIs: the configured public URL, else the address the portal listens on.
+      baseUrl: () => this.config.publicUrl ?? this.url,
     });
     this.server = createServer((req, res) => void this.onRequest(req, res));
     this.server.requestTimeout = 30_000;
@@ -178,6 +180,13 @@ export class DevPortal {
       account: config.catalog.account.slug,
       sign_in: `${portal.url}/${config.catalog.account.slug}?as=gui-client`,
       data_dir: portal.dataDir,
+      ...(config.identityProviders.length > 0
+        ? {
+            oidc_redirect_uris: config.identityProviders.map(
+              (provider) => `${config.publicUrl ?? portal.url}/auth/oidc/${provider.id}/callback`,
+            ),
+          }
+        : {}),
     });
     return portal;
   }

@@ -20,6 +20,7 @@ import {
   signedInPage,
   signInPage,
 } from './html.js';
+import { OidcSignIn, type AppSignInParams } from './oidc.js';
 import { dummyHash, verifyPassword } from './passwords.js';
 import { RateLimiter } from './rate-limit.js';
 import type { PortalStore } from './store.js';
@@ -43,6 +44,8 @@ export interface SignInOptions {
   /** Failed attempts per email per window (default 5 per 15 minutes). */
   readonly emailLimit?: { readonly limit: number; readonly windowMs: number };
   readonly clock?: () => number;
+  /** The portal's external base URL, for OIDC redirect URIs (default http://127.0.0.1:8080). */
+  readonly baseUrl?: () => string;
 }
 
 interface PendingRedirect {
@@ -64,6 +67,8 @@ export class SignInHandler {
   private readonly redirects = new Map<string, PendingRedirect>();
   private readonly clock: () => number;
   private dummy: Promise<string> | undefined;
+  /** Sign-in through the config's OIDC providers (oidc.ts). */
+  readonly oidc: OidcSignIn;
   /** Counters for /healthz and tests. */
   readonly stats = { pages: 0, successes: 0, failures: 0, rateLimited: 0, csrfRejected: 0 };
 
@@ -71,10 +76,22 @@ export class SignInHandler {
     this.ipLimiter = new RateLimiter(options.ipLimit ?? { limit: 20, windowMs: 5 * 60 * 1000 });
     this.emailLimiter = new RateLimiter(options.emailLimit ?? { limit: 5, windowMs: 15 * 60 * 1000 });
     this.clock = options.clock ?? Date.now;
+    this.oidc = new OidcSignIn({
+      config: options.config,
+      logger: options.logger,
+      clock: this.clock,
+      baseUrl: options.baseUrl ?? (() => 'http://127.0.0.1:8080'),
+      parseParams: (query) => this.params(options.config(), query),
+      limitIp: (ip, now) => this.ipLimiter.attempt(ip, now),
+      tooMany: (res, config, retryAfterMs, fields) => this.tooMany(res, config, retryAfterMs, fields),
+      send: (res, status, html, config) => this.send(res, status, html, config),
+      complete: (res, config, user, params, via, ip) => this.complete(res, config, user, params, via, ip),
+    });
   }
 
   /** Handles the request if it belongs to the sign-in flow; returns false otherwise. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (await this.oidc.handle(req, res, url)) return true;
     const config = this.options.config();
     const slug = config.catalog.account.slug;
     const base = `/${slug}`;
@@ -144,6 +161,10 @@ export class SignInHandler {
         csrf,
         ...(email !== undefined ? { email } : {}),
         ...(error !== undefined ? { error } : {}),
+        providers: config.identityProviders.map((provider) => ({
+          name: provider.name,
+          href: OidcSignIn.startPath(provider.id, params),
+        })),
       }),
       config,
     );
@@ -201,15 +222,37 @@ export class SignInHandler {
       return;
     }
     this.emailLimiter.reset(email);
+    this.complete(res, config, user, params, 'password', ip);
+  }
+
+  /**
+   * The end of every successful sign-in (password or OIDC): mints the token, then the headless
+   * token page, or the "signed in" page leading to the one-use deep-link redirect.
+   */
+  private complete(
+    res: ServerResponse,
+    config: PortalConfig,
+    user: ConfigUser,
+    params: AppSignInParams,
+    via: string,
+    ip: string,
+  ): void {
+    const now = this.clock();
     this.stats.successes += 1;
     const minted = this.options.store.createClientToken(
       user.id,
       params.as === 'headless-client' ? '' : params.nonce,
       config.clientTokenTtlSeconds,
-      `sign-in:${params.as}`,
-      this.clock(),
+      via === 'password' ? `sign-in:${params.as}` : `sign-in:${params.as}:${via}`,
+      now,
     );
-    this.options.logger.info('client signed in', { email, as: params.as, token_id: minted.id, ip });
+    this.options.logger.info('client signed in', {
+      email: user.email,
+      as: params.as,
+      via,
+      token_id: minted.id,
+      ip,
+    });
     if (params.as === 'headless-client') {
       this.send(res, 200, headlessTokenPage(config.catalog.account.name, user.name, minted.token), config);
       return;
