@@ -12,6 +12,7 @@ import {
   startPortal,
   tempDir,
 } from './test-support.js';
+import { authProviderOf } from './portal.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -64,5 +65,11 @@ describe('dev portal: Firezone compatibility', () => {
     expect(subject.auth_provider_id).toMatch(
       /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
     );
+  });
+
+  it('names the identity provider a token came from', () => {
+    expect(authProviderOf('sign-in:gui-client')).toBe('email');
+    expect(authProviderOf('sign-in:gui-client:oidc:okta')).toBe('oidc:okta');
+    expect(authProviderOf('cli')).toBe('email');
   });
 });

@@ -746,11 +746,12 @@ export class DevPortal {
 
 /** Mints a client token for a configured user (shared by the CLI and the running portal). */
 /**
- * The identity provider a token came from, by its `source`: `oidc:<provider id>[:…]` for an OIDC
+ * The identity provider a token came from, by its `source`: `oidc:<provider id>` for an OIDC
  * sign-in, the portal's own email/password provider for everything else.
  */
 export function authProviderOf(source: string): string {
-  const oidc = /^oidc:([^:]+)/.exec(source);
+  // Browser sign-ins record `sign-in:<as>[:oidc:<id>]` (sign-in.ts).
+  const oidc = /(?:^|:)oidc:([^:]+)/.exec(source);
   return oidc ? `oidc:${oidc[1]}` : 'email';
 }
 
