@@ -1,0 +1,43 @@
+/** The ICE agent (RFC 8445 subset, RFC 7675 consent freshness) and its candidate codec. */
+export {
+  ICE_DROP_REASONS,
+  IceAgent,
+  iceCredentialsProblem,
+  ufragOf,
+  type IceAgentOptions,
+  type IceAgentSnapshot,
+  type IceAgentState,
+  type IceAgentStats,
+  type IceCredentials,
+  type IceDropReason,
+  type IceEvent,
+  type IceFailureReason,
+  type IceRole,
+  type IceTransmit,
+} from './agent.js';
+export {
+  addressKey,
+  candidatePriority,
+  checkLocalCandidate,
+  fnv1a64,
+  localFoundation,
+  pairPriority,
+  parseCandidate,
+  sortByPriority,
+  writeCandidate,
+  type CandidateKind,
+  type CandidateParseError,
+  type CandidateParseResult,
+  type LocalCandidate,
+  type LocalCandidateInit,
+  type LocalCandidateKind,
+  type RemoteCandidate,
+} from './candidate.js';
+export {
+  checkTimeoutMs,
+  CONTROLLED_IDLE_TIMERS,
+  CONTROLLED_TIMERS,
+  CONTROLLING_IDLE_TIMERS,
+  CONTROLLING_TIMERS,
+  type IceTimers,
+} from './constants.js';
