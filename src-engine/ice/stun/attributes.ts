@@ -232,8 +232,9 @@ function encodeText(type: string, text: string, maxBytes: number): Uint8Array {
 }
 
 function u32(value: number, what: string): Uint8Array {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
     throw new RangeError(`invalid ${what}: ${value}`);
+  }
   const out = new Uint8Array(4);
   writeU32(out, 0, value);
   return out;

@@ -112,6 +112,12 @@ export class TransactionTable<C> {
     return { context: entry.context, rttMs: entry.transmissions === 1 ? now - entry.startedAt : undefined };
   }
 
+  /** Whether any outstanding transaction's context matches. */
+  some(match: (context: C) => boolean): boolean {
+    for (const entry of this.pending.values()) if (match(entry.context)) return true;
+    return false;
+  }
+
   /** Forgets a transaction (no retransmissions, no failure report). */
   cancel(id: Uint8Array): boolean {
     return this.pending.delete(transactionKey(id));
