@@ -41,11 +41,20 @@ export interface GatewayTokenEntry {
   readonly siteId: string;
 }
 
+export interface PortalLimits {
+  /** Client devices (distinct `external_id`s) a user may have; a new one beyond is refused (402). */
+  readonly devicesPerUser: number;
+  /** Gateways (distinct `external_id`s) a site may have; a new one beyond is refused (402). */
+  readonly gatewaysPerSite: number;
+}
+
 export interface PortalConfig {
   readonly file: string;
   readonly catalog: Catalog;
   readonly users: readonly ConfigUser[];
   readonly gatewayTokens: readonly GatewayTokenEntry[];
+  /** Caps of `limits:` (devices per user, gateways per site). */
+  readonly limits: PortalLimits;
   /** Lifetime of client tokens minted at sign-in or by `mint-token`, seconds. */
   readonly clientTokenTtlSeconds: number;
   /** Deep-link prefix of the app, e.g. `firezone-fd0020211111://`. */
@@ -269,6 +278,13 @@ const fileSchema = z
       })
       .strict()
       .default({ upstream_do53: [], upstream_doh: [], search_domain: null }),
+    limits: z
+      .object({
+        devices_per_user: z.number().int().min(1).max(100_000).default(50),
+        gateways_per_site: z.number().int().min(1).max(100_000).default(50),
+      })
+      .strict()
+      .default({ devices_per_user: 50, gateways_per_site: 50 }),
   })
   .strict();
 
@@ -554,6 +570,7 @@ function resolve(file: ConfigFile, path: string, problems: string[]): PortalConf
     catalog,
     users,
     gatewayTokens,
+    limits: { devicesPerUser: file.limits.devices_per_user, gatewaysPerSite: file.limits.gateways_per_site },
     clientTokenTtlSeconds: durationSeconds(file.client_token_ttl),
     clientHandler: file.client_handler,
     publicUrl: file.public_url === undefined ? null : file.public_url.replace(/\/+$/, ''),

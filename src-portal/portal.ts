@@ -36,9 +36,9 @@ import { derivedUuid } from './signalling/views.js';
 import { parseUserAgent } from '../src-engine/portal/user-agent.js';
 import { ConfigError, loadConfig, type PortalConfig } from './config.js';
 import { createJsonLogger } from './log.js';
-import { RateLimiter } from './rate-limit.js';
+import { ConnectLimiter, type BackoffOptions, type ConnectLimitOptions } from './rate-limit.js';
 import { SignInHandler } from './sign-in.js';
-import { PortalStore } from './store.js';
+import { DeviceLimitError, PortalStore } from './store.js';
 import { extractToken, hashToken, sameHash } from './tokens.js';
 
 export interface DevPortalOptions {
@@ -62,7 +62,10 @@ export interface DevPortalOptions {
   readonly signInLimits?: {
     readonly ip?: { readonly limit: number; readonly windowMs: number };
     readonly email?: { readonly limit: number; readonly windowMs: number };
+    readonly account?: Partial<BackoffOptions>;
   };
+  /** Limits of the WebSocket upgrade per (IP, token) and per IP (README "Abuse limits"). */
+  readonly upgradeLimits?: ConnectLimitOptions;
 }
 
 type FrameDropReason = FrameDecodeError['kind'];
@@ -85,6 +88,7 @@ const CLOSE_GRACE_MS = 2_000;
 const PROBLEM_TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  402: 'Payment Required',
   403: 'Forbidden',
   404: 'Not Found',
   409: 'Conflict',
@@ -103,7 +107,7 @@ export class DevPortal {
   private readonly server: Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, Connection>();
-  private readonly authFailures = new RateLimiter({ limit: 30, windowMs: 60_000 });
+  private readonly upgradeLimits: ConnectLimiter;
   private readonly maxFrameBytes: number;
   private readonly idleTimeoutMs: number;
   private sessionCounter = 0;
@@ -121,7 +125,8 @@ export class DevPortal {
     this.config = config;
     this.log = options.logger ?? createJsonLogger();
     this.dataDir = resolve(options.dataDir ?? join(dirname(this.configFile), 'portal-data'));
-    this.store = new PortalStore(join(this.dataDir, 'portal.sqlite3'));
+    this.store = new PortalStore(join(this.dataDir, 'portal.sqlite3'), { logger: this.log });
+    this.upgradeLimits = new ConnectLimiter(options.upgradeLimits);
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.idleTimeoutMs = options.idleTimeoutMs ?? PORTAL_IDLE_TIMEOUT_MS;
     this.signalling = new PortalSignalling({
@@ -143,6 +148,9 @@ export class DevPortal {
       logger: this.log,
       ...(options.signInLimits?.ip !== undefined ? { ipLimit: options.signInLimits.ip } : {}),
       ...(options.signInLimits?.email !== undefined ? { emailLimit: options.signInLimits.email } : {}),
+      ...(options.signInLimits?.account !== undefined
+        ? { accountBackoff: options.signInLimits.account }
+        : {}),
       // OIDC redirect URIs: the configured public URL, else the address the portal listens on.
       baseUrl: () => this.config.publicUrl ?? this.url,
     });
@@ -153,6 +161,16 @@ export class DevPortal {
       try {
         this.onUpgrade(req, socket, head);
       } catch (error) {
+        if (error instanceof DeviceLimitError) {
+          this.log.warn('device limit reached; connection refused', {
+            ip: (socket as Socket).remoteAddress,
+            kind: error.kind,
+            owner: error.ownerId,
+            limit: error.limit,
+          });
+          this.problem(socket, 402, 'limits_exceeded', error.message);
+          return;
+        }
         this.log.error('websocket upgrade failed', { path: (req.url ?? '').split('?')[0], error });
         this.problem(socket, 500, 'unhandled_connect_error', 'the portal could not handle the connection');
       }
@@ -390,8 +408,13 @@ export class DevPortal {
       return;
     }
     const now = Date.now();
-    const limited = this.authFailures.check(ip, now);
+    const token = extractToken(req.headers['x-authorization'], url.searchParams.get('token'));
+    // Budgets per (IP, credential) and per IP, failures costing more (README "Abuse limits");
+    // keyed by a digest of the token, which is never kept or logged.
+    const credential = token === undefined ? undefined : hashToken(token);
+    const limited = this.upgradeLimits.check(ip, credential, now);
     if (!limited.allowed) {
+      this.log.debug('websocket upgrade rate limited', { ip, role });
       // 503 rather than 429, as the real portal: older clients treat 429 as fatal (§3.3).
       this.problem(socket, 503, 'rate_limit', 'too many failed connection attempts', limited.retryAfterMs);
       return;
@@ -406,9 +429,8 @@ export class DevPortal {
       );
       return;
     }
-    const token = extractToken(req.headers['x-authorization'], url.searchParams.get('token'));
     if (token === undefined) {
-      this.authFailures.record(ip, now);
+      this.upgradeLimits.failed(ip, credential, now);
       this.problem(socket, 401, 'missing_token', 'send the token as "X-Authorization: Bearer <token>"');
       return;
     }
@@ -455,11 +477,12 @@ export class DevPortal {
         ? this.config.users.find((candidate) => candidate.id === check.token.actorId)
         : undefined;
       if (!check.ok || !user) {
-        this.authFailures.record(ip, now);
+        this.upgradeLimits.failed(ip, credential, now);
         this.log.warn('client connection refused', { ip, reason: check.ok ? 'user removed' : check.reason });
         this.problem(socket, 401, 'invalid_token', 'the token is invalid, expired or revoked');
         return;
       }
+      this.upgradeLimits.succeeded(ip, credential, now);
       const device = this.store.upsertDevice(
         {
           kind: 'client',
@@ -469,6 +492,7 @@ export class DevPortal {
           publicKey,
           userAgent,
           newId: randomUUID,
+          maxDevices: this.config.limits.devicesPerUser,
         },
         now,
       );
@@ -499,11 +523,12 @@ export class DevPortal {
       const hash = hashToken(token);
       const entry = this.config.gatewayTokens.find((candidate) => sameHash(candidate.sha256, hash));
       if (!entry) {
-        this.authFailures.record(ip, now);
+        this.upgradeLimits.failed(ip, credential, now);
         this.log.warn('gateway connection refused', { ip, reason: 'unknown token' });
         this.problem(socket, 401, 'invalid_token', 'the gateway token is not configured');
         return;
       }
+      this.upgradeLimits.succeeded(ip, credential, now);
       const device = this.store.upsertDevice(
         {
           kind: 'gateway',
@@ -513,6 +538,7 @@ export class DevPortal {
           publicKey,
           userAgent,
           newId: randomUUID,
+          maxDevices: this.config.limits.gatewaysPerSite,
         },
         now,
       );

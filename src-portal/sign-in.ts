@@ -22,7 +22,7 @@ import {
 } from './html.js';
 import { OidcSignIn, type AppSignInParams } from './oidc.js';
 import { dummyHash, verifyPassword } from './passwords.js';
-import { RateLimiter } from './rate-limit.js';
+import { Backoff, RateLimiter, type BackoffOptions } from './rate-limit.js';
 import type { PortalStore } from './store.js';
 import { NONCE_PATTERN } from './tokens.js';
 
@@ -39,10 +39,19 @@ export interface SignInOptions {
   readonly config: () => PortalConfig;
   readonly store: PortalStore;
   readonly logger: Logger;
-  /** Attempts per client IP per window (default 20 per 5 minutes). */
+  /** Attempts per client IP per window, over all accounts (default 20 per 5 minutes). */
   readonly ipLimit?: { readonly limit: number; readonly windowMs: number };
-  /** Failed attempts per email per window (default 5 per 15 minutes). */
+  /**
+   * Failed attempts per (client IP, email) per window (default 5 per 15 minutes): a hard limit,
+   * counted before the password check. Keyed with the IP so an attacker cannot lock a user out.
+   */
   readonly emailLimit?: { readonly limit: number; readonly windowMs: number };
+  /**
+   * Per-email delay over all IPs: after `freeFailures` (default 5) failures within `windowMs`
+   * (15 minutes) each attempt waits `baseDelayMs` (250) doubling per failure up to `maxDelayMs`
+   * (5000) before its password check. It slows guessing from many addresses, never refuses.
+   */
+  readonly accountBackoff?: Partial<BackoffOptions>;
   readonly clock?: () => number;
   /** The portal's external base URL, for OIDC redirect URIs (default http://127.0.0.1:8080). */
   readonly baseUrl?: () => string;
@@ -64,17 +73,25 @@ export class SignInHandler {
   private readonly csrf = new CsrfTokens();
   private readonly ipLimiter: RateLimiter;
   private readonly emailLimiter: RateLimiter;
+  private readonly accountBackoff: Backoff;
   private readonly redirects = new Map<string, PendingRedirect>();
   private readonly clock: () => number;
   private dummy: Promise<string> | undefined;
   /** Sign-in through the config's OIDC providers (oidc.ts). */
   readonly oidc: OidcSignIn;
   /** Counters for /healthz and tests. */
-  readonly stats = { pages: 0, successes: 0, failures: 0, rateLimited: 0, csrfRejected: 0 };
+  readonly stats = { pages: 0, successes: 0, failures: 0, rateLimited: 0, delayed: 0, csrfRejected: 0 };
 
   constructor(private readonly options: SignInOptions) {
     this.ipLimiter = new RateLimiter(options.ipLimit ?? { limit: 20, windowMs: 5 * 60 * 1000 });
     this.emailLimiter = new RateLimiter(options.emailLimit ?? { limit: 5, windowMs: 15 * 60 * 1000 });
+    this.accountBackoff = new Backoff({
+      freeFailures: 5,
+      baseDelayMs: 250,
+      maxDelayMs: 5_000,
+      windowMs: 15 * 60 * 1000,
+      ...options.accountBackoff,
+    });
     this.clock = options.clock ?? Date.now;
     this.oidc = new OidcSignIn({
       config: options.config,
@@ -207,21 +224,33 @@ export class SignInHandler {
     }
     const email = (form.get('email') ?? '').trim().toLowerCase().slice(0, 254);
     const password = form.get('password') ?? '';
-    const emailDecision = this.emailLimiter.check(email, now);
+    // The attempt is counted now, synchronously, before the slow asynchronous scrypt check:
+    // concurrent guesses cannot all pass a check that only a finished failure would update.
+    const attemptKey = `${ip} ${email}`;
+    const attemptAt = this.clock();
+    const emailDecision = this.emailLimiter.attempt(attemptKey, attemptAt);
     if (!emailDecision.allowed) {
       this.tooMany(res, config, emailDecision.retryAfterMs, { ip, email });
       return;
     }
+    // The account's brake over all addresses: a bounded delay, never a refusal (also for
+    // unknown emails, so that the delay tells nothing about which accounts exist).
+    const delay = this.accountBackoff.reserve(email, attemptAt);
+    if (delay > 0) {
+      this.stats.delayed += 1;
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, delay));
+    }
     const user = config.users.find((candidate) => candidate.email === email);
     const ok = await this.checkPassword(user, password);
     if (!ok || !user) {
+      // Both reservations stay counted as failures.
       this.stats.failures += 1;
-      this.emailLimiter.record(email, this.clock());
-      this.options.logger.warn('sign-in failed', { ip, email });
+      this.options.logger.warn('sign-in failed', { ip, email, ...(delay > 0 ? { delayed_ms: delay } : {}) });
       this.showForm(res, config, form, 'Invalid email or password.', email, 401);
       return;
     }
-    this.emailLimiter.reset(email);
+    this.emailLimiter.reset(attemptKey);
+    this.accountBackoff.refund(email);
     this.complete(res, config, user, params, 'password', ip);
   }
 
