@@ -1,0 +1,301 @@
+/**
+ * The client engine at run time: the portal session, the client core, the connection node and
+ * the TUN device, wired together with thin drivers. The headless client and (through its engine
+ * worker) the desktop app run this same class. Everything it does per packet stays synchronous
+ * and allocation-light; configuration work (addresses, routes) is async and serialised.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CryptoBackend } from '../wireguard/crypto/backend.js';
+import type { UdpTransport } from '../datapath/udp.js';
+import { createBatch, type PacketBatch } from '../tun/batch.js';
+import type { TunDevice } from '../tun/device.js';
+import { PortalSession } from '../portal/session.js';
+import type { Logger } from '../portal/log.js';
+import type { SessionState } from '../portal/session-core.js';
+import type { Relay } from '../portal/messages/common.js';
+import type { ClientIngressMessage } from '../portal/messages/index.js';
+import type { UserAgentParts } from '../portal/user-agent.js';
+import { canonicalTransportAddress, type TransportAddress } from '../ice/transport-address.js';
+import { Node, type ConnectionInfo, type RelayConfig } from '../node/node.js';
+import { NodeDriver } from '../node/node-driver.js';
+import type { AgentFactory } from '../node/agent-port.js';
+import { ClientState, type ClientEvent } from './client-state.js';
+
+export interface ClientInterfaceConfig {
+  readonly ipv4: string;
+  readonly ipv6: string;
+  readonly routes: readonly string[];
+  readonly upstreamDns: readonly string[];
+  readonly searchDomain: string | null;
+}
+
+export interface ClientRuntimeOptions {
+  readonly portalUrl: string;
+  readonly token: string;
+  readonly deviceId: string;
+  readonly name?: string;
+  readonly userAgent: string | UserAgentParts;
+  readonly crypto: CryptoBackend;
+  readonly createAgent: AgentFactory;
+  readonly tun: TunDevice;
+  readonly transports: readonly UdpTransport[];
+  /** Applies addresses and routes to the TUN (iproute2, the privileged helper, or nothing in tests). */
+  readonly applyInterface: (config: ClientInterfaceConfig) => Promise<void>;
+  /** The host's own addresses for host candidates (interface addresses, not the TUN's). */
+  readonly hostAddresses: () => readonly string[];
+  readonly logger: Logger;
+  readonly internetResource?: boolean;
+  readonly portalBackoff?: ConstructorParameters<typeof PortalSession>[0]['backoff'];
+}
+
+export interface ClientStatus {
+  readonly portal: SessionState;
+  readonly interface: ClientInterfaceConfig | undefined;
+  readonly resources: {
+    id: string;
+    name: string;
+    address: string;
+    type: string;
+    gatewayId: string | undefined;
+    siteOffline: boolean;
+  }[];
+  readonly connections: (ConnectionInfo & { resources: string[] })[];
+  readonly relays: { id: string; state: string; relayed: string[]; srflx?: string }[];
+  readonly drops: Record<string, number>;
+}
+
+export class ClientRuntime {
+  private readonly node: Node;
+  private readonly state: ClientState;
+  private readonly session: PortalSession<'client'>;
+  private readonly driver: NodeDriver;
+  private readonly tunOut: PacketBatch = createBatch(64, 2048);
+  private tunOutCount = 0;
+  private iface: ClientInterfaceConfig | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  private relayIds = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly signedOutListeners: ((reason: string) => void)[] = [];
+  private readonly fatalListeners: ((error: Error) => void)[] = [];
+  private readonly eventListeners: ((event: ClientEvent) => void)[] = [];
+
+  constructor(private readonly options: ClientRuntimeOptions) {
+    const privateKey = randomBytes(32);
+    this.node = new Node({ crypto: options.crypto, privateKey, createAgent: options.createAgent });
+    this.state = new ClientState(this.node, { internetResourceEnabled: options.internetResource ?? false });
+    this.session = new PortalSession({
+      role: 'client',
+      url: options.portalUrl,
+      token: options.token,
+      publicKey: Buffer.from(this.node.publicKey).toString('base64'),
+      deviceId: options.deviceId,
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      userAgent: options.userAgent,
+      logger: options.logger,
+      ...(options.portalBackoff ? { backoff: options.portalBackoff } : {}),
+    });
+    this.driver = new NodeDriver({
+      node: this.node,
+      transports: options.transports,
+      onPacket: (connection, packet) => {
+        this.state.handleTunnelPacket(connection, packet);
+      },
+      onWork: () => this.pump(),
+      onError: (error) => options.logger.error('engine error', { error }),
+    });
+  }
+
+  start(): void {
+    const log = this.options.logger;
+    this.session.on('message', (message) => this.onPortalMessage(message));
+    this.session.on('signed_out', ({ reason, detail }) => {
+      log.warn('signed out by the portal', { reason, detail });
+      for (const listener of this.signedOutListeners) listener(reason);
+    });
+    this.options.tun.start(
+      (batch, count) => this.fromTun(batch, count),
+      (error) => this.fatal(new Error(`TUN ${this.options.tun.name}: ${error.message}`, { cause: error })),
+    );
+    this.driver.start();
+    this.refreshHostAddresses();
+    this.session.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.driver.stop();
+    this.options.tun.close();
+    await this.session.stop();
+    await this.applying.catch(() => undefined);
+  }
+
+  onSignedOut(listener: (reason: string) => void): void {
+    this.signedOutListeners.push(listener);
+  }
+
+  onFatal(listener: (error: Error) => void): void {
+    this.fatalListeners.push(listener);
+  }
+
+  onEvent(listener: (event: ClientEvent) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  setInternetResourceEnabled(enabled: boolean): void {
+    this.state.setInternetResourceEnabled(enabled, this.driver.now);
+    this.pump();
+    this.driver.flush();
+  }
+
+  /** The network changed (roaming): new host candidates; connections re-check their paths. */
+  refreshHostAddresses(): void {
+    const port = (v6: boolean): number | undefined =>
+      this.options.transports.find((t) => t.localAddress.includes(':') === v6)?.localPort;
+    const addresses: TransportAddress[] = [];
+    for (const ip of this.options.hostAddresses()) {
+      const p = port(ip.includes(':'));
+      const address = p === undefined ? undefined : canonicalTransportAddress(ip, p);
+      if (address) addresses.push(address);
+    }
+    this.node.setHostAddresses(addresses, this.driver.now);
+    this.pump();
+    this.driver.flush();
+  }
+
+  status(): ClientStatus {
+    const gateways = this.state.gatewayList();
+    return {
+      portal: this.session.state,
+      interface: this.iface,
+      resources: this.state.resourceList().map(({ resource, gatewayId, siteOffline }) => ({
+        id: resource.id,
+        name: resource.name,
+        address: 'address' in resource ? resource.address : resource.type === 'internet' ? '0.0.0.0/0' : '',
+        type: resource.type,
+        gatewayId,
+        siteOffline,
+      })),
+      connections: gateways.flatMap((g) => {
+        const info = this.node.connectionInfo(g.id);
+        return info ? [{ ...info, resources: g.resources }] : [];
+      }),
+      relays: this.node.relayIds().map((id) => ({ id, ...this.node.relayState(id)! })),
+      drops: {
+        ...Object.fromEntries(this.state.drops),
+        ...Object.fromEntries([...this.node.drops].map(([k, v]) => [`node_${k}`, v])),
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private onPortalMessage(message: ClientIngressMessage): void {
+    const now = this.driver.now;
+    this.state.handlePortalMessage(message, now);
+    if (message.event === 'init' || message.event === 'relays_presence') this.syncRelays(now);
+    this.pump();
+    this.driver.flush();
+  }
+
+  private syncRelays(now: number): void {
+    const relays = this.state.currentRelays();
+    const byId = new Map<string, Relay[]>();
+    for (const relay of relays) {
+      if (relay.type !== 'turn') continue;
+      byId.set(relay.id, [...(byId.get(relay.id) ?? []), relay]);
+    }
+    const configs: RelayConfig[] = [];
+    for (const [id, list] of byId) {
+      const first = list[0]!;
+      if (first.type !== 'turn') continue;
+      const servers = list
+        .flatMap((r) => (r.type === 'turn' ? [parseSocketAddress(r.addr)] : []))
+        .filter((a): a is TransportAddress => a !== undefined);
+      // The portal's expiry is unix time; the node runs on the monotonic clock.
+      const expiresAt = now + (first.expires_at * 1000 - Date.now());
+      configs.push({ id, servers, username: first.username, password: first.password, expiresAt });
+    }
+    const removed = [...this.relayIds].filter((id) => !byId.has(id));
+    this.relayIds = new Set(byId.keys());
+    this.node.updateRelays(removed, configs, now);
+  }
+
+  private fromTun(batch: PacketBatch, count: number): void {
+    const now = this.driver.now;
+    for (let i = 0; i < count; i++) {
+      const offset = i * batch.slotSize + batch.headroom;
+      this.state.handleTunPacket(batch.buffer.subarray(offset, offset + batch.lengths[i]!), now);
+    }
+    this.pump();
+    this.driver.flush();
+  }
+
+  /** Drains the client core: portal messages, TUN packets, events; re-arms its timer. */
+  private pump(): void {
+    const now = this.driver.now;
+    this.state.drainNode(now);
+    for (let out = this.state.pollPortalMessage(); out; out = this.state.pollPortalMessage()) {
+      this.session.send(out.event as never, out.payload as never);
+    }
+    for (let packet = this.state.pollTunPacket(); packet; packet = this.state.pollTunPacket()) {
+      if (this.tunOutCount === this.tunOut.capacity) this.flushTun();
+      this.tunOut.buffer.set(packet, this.tunOutCount * this.tunOut.slotSize);
+      this.tunOut.lengths[this.tunOutCount++] = packet.length;
+    }
+    this.flushTun();
+    for (let event = this.state.pollEvent(); event; event = this.state.pollEvent()) {
+      if (event.type === 'interface') this.apply(event);
+      for (const listener of this.eventListeners) listener(event);
+    }
+    const at = this.state.pollTimeout();
+    clearTimeout(this.timer);
+    if (at !== undefined && !this.stopped) {
+      this.timer = setTimeout(
+        () => {
+          this.state.handleTimeout(this.driver.now);
+          this.pump();
+        },
+        Math.max(0, at - now),
+      );
+    }
+  }
+
+  private flushTun(): void {
+    if (this.tunOutCount === 0) return;
+    this.options.tun.write(this.tunOut, this.tunOutCount);
+    this.tunOutCount = 0;
+  }
+
+  private apply(event: Extract<ClientEvent, { type: 'interface' }>): void {
+    const config: ClientInterfaceConfig = {
+      ipv4: event.ipv4,
+      ipv6: event.ipv6,
+      routes: event.routes,
+      upstreamDns: event.upstreamDns,
+      searchDomain: event.searchDomain,
+    };
+    this.iface = config;
+    this.applying = this.applying
+      .then(() => this.options.applyInterface(config))
+      .catch((error: unknown) =>
+        this.fatal(new Error(`cannot configure ${this.options.tun.name}: ${(error as Error).message}`)),
+      );
+  }
+
+  private fatal(error: Error): void {
+    this.options.logger.error('fatal engine error', { error: error.message });
+    for (const listener of this.fatalListeners) listener(error);
+  }
+}
+
+/** `ip:port` or `[ip]:port` from the portal's relay entries. */
+export function parseSocketAddress(text: string): TransportAddress | undefined {
+  const v6 = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text);
+  if (v6) return canonicalTransportAddress(v6[1]!, Number(v6[2]));
+  const v4 = /^([\d.]+):(\d{1,5})$/.exec(text);
+  if (v4) return canonicalTransportAddress(v4[1]!, Number(v4[2]));
+  return undefined;
+}

@@ -1,0 +1,15 @@
+/** Constants of the connection layer (PROTOCOL.md §5.1, §5.3, §5.5, §7.1). */
+
+/** TUN MTU, and the largest IP packet a connection carries. */
+export const NODE_MTU = 1280;
+/**
+ * WireGuard gives up a handshake after 20 s on ICE connections (not the paper's 90 s), so a
+ * desynchronised tunnel fails fast and is set up again; the client's ICE timeout stays below it.
+ */
+export const WG_REKEY_ATTEMPT_TIME_MS = 20_000;
+/** The controlling side does not start another proactive handshake within this time (§5.5). */
+export const HANDSHAKE_SUPPRESS_MS = 20_000;
+/** WireGuard datagrams held per connection before any path exists (§5.5: a ring of 128). */
+export const MAX_QUEUED_BEFORE_PATH = 128;
+/** Relays whose RTT is within this factor of the best are sampled uniformly (§5.3). */
+export const RELAY_RTT_TOLERANCE = 1.5;
