@@ -330,7 +330,12 @@ export class IceAgent {
   private startedAt = 0;
   private lastNow = 0;
   private receivedCandidate = false;
-  private lastPeerActivity = 0;
+  /**
+   * Last sign that checking gets anywhere: a remote candidate added, an authenticated answer to
+   * one of our checks. Requests from the peer do not count: a peer that can reach us but whose
+   * answers we cannot authenticate (wrong credentials on one side) must not keep us waiting.
+   */
+  private lastProgress = 0;
   private nextCheckAt = 0;
   private firstValidAt: number | undefined;
   private prflxCounter = 0;
@@ -451,7 +456,7 @@ export class IceAgent {
       return false;
     }
     this.receivedCandidate = true;
-    this.lastPeerActivity = Math.max(this.lastPeerActivity, now);
+    this.lastProgress = Math.max(this.lastProgress, now);
     if (existing !== undefined) {
       if (existing.kind === 'prflx' || candidate.priority > existing.priority) {
         this.remotes.set(key, candidate);
@@ -603,7 +608,7 @@ export class IceAgent {
     if (!this.receivedCandidate) future(this.startedAt + NO_CANDIDATES_TIMEOUT_MS);
     if (this.taMs > 0 && this.hasCheckToSend()) at(Math.max(this.nextCheckAt, this.lastNow));
     if (this.selected === undefined) {
-      if (this.receivedCandidate) future(this.lastPeerActivity + this.peerSilenceTimeoutMs());
+      if (this.receivedCandidate) future(this.lastProgress + this.peerSilenceTimeoutMs());
       if (
         this.currentRole === 'controlling' &&
         this.firstValidAt !== undefined &&
@@ -709,7 +714,6 @@ export class IceAgent {
       return true;
     }
     this.stats.requestsReceived++;
-    this.lastPeerActivity = Math.max(this.lastPeerActivity, now);
     if (msg.unknownRequired.length > 0) {
       this.drop('unknown_attributes');
       this.respondError(msg, from, local, 420, 'Unknown Attribute', true, [
@@ -864,7 +868,7 @@ export class IceAgent {
     }
     this.transactions.delete(key);
     this.stats.responsesReceived++;
-    this.lastPeerActivity = Math.max(this.lastPeerActivity, now);
+    this.lastProgress = Math.max(this.lastProgress, now);
     if (pair === undefined) return true;
     if (pair.check === key) pair.check = undefined;
 
@@ -1120,7 +1124,7 @@ export class IceAgent {
       this.fail('all candidate pairs failed');
       return;
     }
-    if (now >= this.lastPeerActivity + this.peerSilenceTimeoutMs()) this.fail('no response from peer');
+    if (now >= this.lastProgress + this.peerSilenceTimeoutMs()) this.fail('no response from peer');
   }
 
   private peerSilenceTimeoutMs(): number {
@@ -1324,7 +1328,7 @@ export class IceAgent {
     this.currentState = 'checking';
     this.startedAt = now;
     this.lastNow = Math.max(this.lastNow, now);
-    this.lastPeerActivity = now;
+    this.lastProgress = now;
     this.receivedCandidate = false;
     this.nextCheckAt = now;
     this.firstValidAt = undefined;

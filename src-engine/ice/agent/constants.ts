@@ -135,9 +135,10 @@ export const DISCONNECTED_TIMEOUT_MS = 2_000;
  */
 export const NOMINATION_SETTLE_MS = 250;
 /**
- * Before nomination, the agent fails when it has heard nothing authenticated from its peer for
- * a whole check timeout plus this margin: the backstop for a controlled agent whose peer gave up
- * without telling it (every pair already Succeeded or Failed, no USE-CANDIDATE ever coming).
+ * Before nomination, the agent fails when checking made no progress (no new remote candidate, no
+ * authenticated answer) for a whole check timeout plus this margin: the backstop for a controlled
+ * agent whose peer gave up without telling it (every pair Succeeded or Failed, no USE-CANDIDATE
+ * coming), or whose own checks are never authenticated while the peer's are.
  */
 export const PEER_SILENCE_MARGIN_MS = 5_000;
 
