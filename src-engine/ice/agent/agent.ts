@@ -457,20 +457,19 @@ export class IceAgent {
     }
     this.receivedCandidate = true;
     this.lastProgress = Math.max(this.lastProgress, now);
-    if (existing !== undefined) {
-      if (existing.kind === 'prflx' || candidate.priority > existing.priority) {
-        this.remotes.set(key, candidate);
-        for (const pair of this.pairs.values()) {
-          if (pair.remote === existing) {
-            pair.remote = candidate;
-            this.refreshPair(pair);
-          }
+    if (existing !== undefined && (existing.kind === 'prflx' || candidate.priority > existing.priority)) {
+      this.remotes.set(key, candidate);
+      for (const pair of this.pairs.values()) {
+        if (pair.remote === existing) {
+          pair.remote = candidate;
+          this.refreshPair(pair);
         }
       }
-    } else {
+    } else if (existing === undefined) {
       this.remotes.set(key, candidate);
-      for (const baseKey of this.baseKeys()) this.formPair(baseKey, candidate);
     }
+    // A peer-reflexive candidate was paired only with the base its request arrived on.
+    for (const baseKey of this.baseKeys()) this.formPair(baseKey, this.remotes.get(key)!);
     this.update(now);
     return true;
   }
