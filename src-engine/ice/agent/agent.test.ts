@@ -652,4 +652,67 @@ describe('IceAgent STUN handling', () => {
     expect(new Set(priorities).size).toBe(4);
     expect([...priorities].sort((x, y) => y - x)).toEqual(priorities);
   });
+
+  it('paces new checks by Ta when configured (RFC 8445 §14.2), and sends them all at once by default', () => {
+    const remotes = [1, 2, 3].map(
+      (i) => `candidate:${i} 1 udp ${2130706431 - i} 203.0.113.${i} 7000 typ host`,
+    );
+    const paced = new IceAgent({ role: 'controlling', local: CREDS_A, remote: CREDS_B, now: 0, taMs: 20 });
+    paced.addLocalCandidate({ kind: 'host', address: LOCAL, base: LOCAL }, 0);
+    for (const line of remotes) paced.addRemoteCandidate(line, 0);
+    const times: number[] = [];
+    for (let now = 0; now <= 100; now = paced.pollTimeout() ?? 1_000) {
+      paced.handleTimeout(now);
+      for (let t = paced.pollTransmit(); t !== undefined; t = paced.pollTransmit()) times.push(now);
+    }
+    expect(times).toEqual([0, 20, 40]);
+    const eager = controlledAgent();
+    for (const line of remotes) eager.addRemoteCandidate(line, 0);
+    // Highest pair priority first.
+    expect([only(eager), only(eager), only(eager)].map((t) => t.to.address)).toEqual([
+      '203.0.113.1',
+      '203.0.113.2',
+      '203.0.113.3',
+    ]);
+  });
+
+  it('pairs a srflx candidate only through its base (RFC 8445 §6.1.2.4) and caps the checklist', () => {
+    const agent = new IceAgent({ role: 'controlling', local: CREDS_A, remote: CREDS_B, now: 0, maxPairs: 2 });
+    agent.addLocalCandidate({ kind: 'host', address: LOCAL, base: LOCAL }, 0);
+    agent.addLocalCandidate({ kind: 'srflx', address: addr('198.51.100.200', 4444), base: LOCAL }, 0);
+    for (const i of [3, 2, 1])
+      agent.addRemoteCandidate(`candidate:${i} 1 udp ${1000 * i} 203.0.113.${i} 7000 typ host`, 0);
+    expect(agent.snapshot().localCandidates).toBe(2);
+    expect(agent.snapshot().remoteCandidates).toBe(3);
+    const pairs = agent.snapshot().pairs;
+    expect(Object.values(pairs).reduce((a, b) => a + b, 0)).toBe(2);
+    expect(agent.stats.dropped.pair_limit).toBe(1);
+    // The two best remotes were kept and are checked from the host socket.
+    const sent = [only(agent), only(agent)];
+    expect(sent.map((t) => t.to.address).sort()).toEqual(['203.0.113.2', '203.0.113.3']);
+    expect(sent.every((t) => t.from.address === LOCAL.address)).toBe(true);
+  });
+
+  it('starts pairs of one foundation Frozen and unfreezes them when one succeeds (RFC 8445 §6.1.2.6)', () => {
+    const agent = controlledAgent();
+    agent.addRemoteCandidate('candidate:same 1 udp 2000 203.0.113.50 7000 typ host', 0);
+    agent.addRemoteCandidate('candidate:same 1 udp 1000 203.0.113.60 7000 typ host', 0);
+    expect(agent.snapshot().pairs).toMatchObject({ in_progress: 1, frozen: 1 });
+    const first = only(agent);
+    expect(first.to).toEqual(PEER);
+    expect(agent.pollTransmit()).toBeUndefined();
+    const answer = encodeMessage(
+      {
+        method: METHOD_BINDING,
+        class: 'success',
+        transactionId: first.message.transactionId,
+        attributes: [{ type: 'XOR-MAPPED-ADDRESS', address: LOCAL }],
+      },
+      { integrity: { key: keyA }, fingerprint: true },
+    );
+    expect(agent.handleStun(answer, PEER, LOCAL, 30)).toBe(true);
+    expect(agent.snapshot().pairs).toMatchObject({ succeeded: 1, in_progress: 1, frozen: 0 });
+    expect(only(agent).to).toEqual(addr('203.0.113.60', 7000));
+    expect(agent.ownsTransaction(first.message.transactionId)).toBe(false);
+  });
 });

@@ -120,7 +120,7 @@ export type IceDropReason =
   | 'bad_address' // `from`/`local` given by the driver is not a valid transport address
   | 'invalid_candidate' // a remote candidate line that does not parse, or a local one that is unusable
   | 'too_many_candidates'
-  | 'pair_limit' // checklist full (RFC 8445 §6.1.2.5) and the new pair ranks lowest
+  | 'pair_limit' // checklist full (RFC 8445 §6.1.2.5): the lowest pair was evicted or the new one refused
   | 'missing_integrity' // request without MESSAGE-INTEGRITY: 400
   | 'bad_integrity' // request MESSAGE-INTEGRITY does not verify with our password: 401
   | 'bad_username' // request for our ufrag but not from our peer's: 401
@@ -1278,6 +1278,7 @@ export class IceAgent {
       if (lowest === undefined || pair.priority < lowest.priority) lowest = pair;
     }
     if (lowest === undefined || lowest.priority >= priority) return false;
+    this.drop('pair_limit');
     this.removePair(lowest, this.lastNow);
     return true;
   }
