@@ -21,6 +21,15 @@
  * selected one is lost. The controlled agent selects the pair of the latest USE-CANDIDATE it
  * received once that pair is valid (§7.3.1.5); the controlling agent's consent checks carry
  * USE-CANDIDATE, so a stale nomination reordered in the network is corrected at the next one.
+ *
+ * Timers (constants.ts): checks retransmit with Firezone's per-role profiles (client 12 × 250 ms
+ * doubling to 1.5 s, gateway 45 × up to 15 s; idle 25 s), new checks are not paced (Ta = 0, as
+ * Firezone; `taMs` paces them), consent is checked every 5 s ± 20 % and lost after 30 s
+ * (RFC 7675), and a disconnected agent fails after 2 s unless another pair still answers.
+ *
+ * Not implemented: multiple components or data streams, TCP candidates, local peer-reflexive
+ * candidates from XOR-MAPPED-ADDRESS (the checked pair itself becomes valid; the mapped address
+ * is only needed to signal such candidates, which Firezone does not do), aggressive nomination.
  */
 import { readU32 } from '../../packet/bytes.js';
 import { METHOD_BINDING } from '../constants.js';
@@ -734,6 +743,10 @@ export class IceAgent {
       this.drop('unknown_local_base');
       return true;
     }
+    if (familyOf(from.address) !== familyOf(local.address)) {
+      this.drop('bad_address');
+      return true;
+    }
     // RFC 8445 §7.3.1.3: a source we do not know is a peer-reflexive candidate of the peer.
     const remoteKey = addressKey(from);
     let remote = this.remotes.get(remoteKey);
@@ -753,11 +766,9 @@ export class IceAgent {
       this.receivedCandidate = true;
       this.stats.peerReflexiveCandidates++;
     }
+    // Undefined only when the checklist is full of better pairs (counted by formPair).
     const pair = this.pairs.get(`${baseKey}|${remoteKey}`) ?? this.formPair(baseKey, remote);
-    if (pair === undefined) {
-      this.drop('pair_limit');
-      return true;
-    }
+    if (pair === undefined) return true;
     this.respondSuccess(msg, from, local);
     this.triggerCheck(pair);
     // RFC 8445 §7.3.1.5: the controlled agent follows the controlling agent's nomination.
@@ -869,7 +880,6 @@ export class IceAgent {
     this.stats.responsesReceived++;
     this.lastProgress = Math.max(this.lastProgress, now);
     if (pair === undefined) return true;
-    if (pair.check === key) pair.check = undefined;
 
     // RFC 8445 §7.2.5.2.1: the response must come from where the request went, to where it came from.
     if (!sameTransportAddress(from, tx.destination) || !sameTransportAddress(local, tx.source)) {
@@ -898,11 +908,13 @@ export class IceAgent {
       this.switchRole(this.currentRole === 'controlling' ? 'controlled' : 'controlling');
     }
     if (tx.purpose === 'consent') return;
+    if (pair.check === tx.key) pair.check = undefined;
     if (pair.state !== 'succeeded') pair.state = 'waiting';
     if (!this.triggered.includes(pair.key)) this.triggered.push(pair.key);
   }
 
   private pairAnswered(pair: Pair, tx: Transaction, now: number): void {
+    if (pair.check === tx.key) pair.check = undefined;
     pair.lastResponseAt = now;
     // Karn's rule: a response to a retransmitted request cannot be tied to one transmission.
     if (tx.transmissions === 1) pair.rttMs = now - tx.startedAt;
@@ -934,7 +946,8 @@ export class IceAgent {
       pair.state = 'failed';
       return;
     }
-    if (pair.check !== tx.key && pair.check !== undefined) return;
+    // Only the pair's current check decides; an older, cancelled one just lapses.
+    if (pair.check !== tx.key) return;
     pair.check = undefined;
     pair.state = 'failed';
   }
@@ -1172,6 +1185,9 @@ export class IceAgent {
   }
 
   private reconnect(now: number): void {
+    // The selected pair answers again: a nomination of another pair begun meanwhile is dropped
+    // (its answer no longer selects anything), so the path does not move away and back.
+    if (this.currentRole === 'controlling') this.nominationTarget = this.selected;
     this.currentState = 'connected';
     this.consentSince = now;
     this.events.push({ type: 'connected' });
