@@ -12,11 +12,11 @@ import type { TunDevice } from '../tun/device.js';
 import { PortalSession } from '../portal/session.js';
 import type { Logger } from '../portal/log.js';
 import type { SessionState } from '../portal/session-core.js';
-import type { Relay } from '../portal/messages/common.js';
 import type { ClientIngressMessage } from '../portal/messages/index.js';
 import type { UserAgentParts } from '../portal/user-agent.js';
 import { canonicalTransportAddress, type TransportAddress } from '../ice/transport-address.js';
-import { Node, type ConnectionInfo, type RelayConfig } from '../node/node.js';
+import { Node, type ConnectionInfo } from '../node/node.js';
+import { relayConfigs } from '../node/relay-config.js';
 import { NodeDriver } from '../node/node-driver.js';
 import type { AgentFactory } from '../node/agent-port.js';
 import { ClientState, type ClientEvent } from './client-state.js';
@@ -201,25 +201,11 @@ export class ClientRuntime {
   }
 
   private syncRelays(now: number): void {
-    const relays = this.state.currentRelays();
-    const byId = new Map<string, Relay[]>();
-    for (const relay of relays) {
-      if (relay.type !== 'turn') continue;
-      byId.set(relay.id, [...(byId.get(relay.id) ?? []), relay]);
-    }
-    const configs: RelayConfig[] = [];
-    for (const [id, list] of byId) {
-      const first = list[0]!;
-      if (first.type !== 'turn') continue;
-      const servers = list
-        .flatMap((r) => (r.type === 'turn' ? [parseSocketAddress(r.addr)] : []))
-        .filter((a): a is TransportAddress => a !== undefined);
-      // The portal's expiry is unix time; the node runs on the monotonic clock.
-      const expiresAt = now + (first.expires_at * 1000 - Date.now());
-      configs.push({ id, servers, username: first.username, password: first.password, expiresAt });
-    }
-    const removed = [...this.relayIds].filter((id) => !byId.has(id));
-    this.relayIds = new Set(byId.keys());
+    // The portal's expiry is unix time; the node runs on the monotonic clock.
+    const configs = relayConfigs(this.state.currentRelays(), (unixMs) => now + (unixMs - Date.now()));
+    const ids = new Set(configs.map((config) => config.id));
+    const removed = [...this.relayIds].filter((id) => !ids.has(id));
+    this.relayIds = ids;
     this.node.updateRelays(removed, configs, now);
   }
 
@@ -289,13 +275,4 @@ export class ClientRuntime {
     this.options.logger.error('fatal engine error', { error: error.message });
     for (const listener of this.fatalListeners) listener(error);
   }
-}
-
-/** `ip:port` or `[ip]:port` from the portal's relay entries. */
-export function parseSocketAddress(text: string): TransportAddress | undefined {
-  const v6 = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text);
-  if (v6) return canonicalTransportAddress(v6[1]!, Number(v6[2]));
-  const v4 = /^([\d.]+):(\d{1,5})$/.exec(text);
-  if (v4) return canonicalTransportAddress(v4[1]!, Number(v4[2]));
-  return undefined;
 }

@@ -14,10 +14,10 @@ import type { SessionState } from '../portal/session-core.js';
 import type { GatewayIngressMessage } from '../portal/messages/index.js';
 import type { UserAgentParts } from '../portal/user-agent.js';
 import { canonicalTransportAddress, type TransportAddress } from '../ice/transport-address.js';
-import { Node, type ConnectionInfo, type RelayConfig } from '../node/node.js';
+import { Node, type ConnectionInfo } from '../node/node.js';
 import { NodeDriver } from '../node/node-driver.js';
 import type { AgentFactory } from '../node/agent-port.js';
-import { parseSocketAddress } from '../client/client-runtime.js';
+import { relayConfigs, type PortalRelay } from '../node/relay-config.js';
 import { GatewayState, type GatewayEvent } from './gateway-state.js';
 
 export interface GatewayInterfaceConfig {
@@ -171,36 +171,11 @@ export class GatewayRuntime {
     this.driver.flush();
   }
 
-  private syncRelays(
-    relays: readonly {
-      type: string;
-      id: string;
-      addr?: string;
-      username?: string;
-      password?: string;
-      expires_at?: number;
-    }[],
-    disconnected: readonly string[],
-    now: number,
-  ): void {
-    const byId = new Map<string, RelayConfig>();
-    for (const relay of relays) {
-      if (relay.type !== 'turn' || relay.addr === undefined || relay.username === undefined) continue;
-      const server = parseSocketAddress(relay.addr);
-      if (!server) continue;
-      const existing = byId.get(relay.id);
-      byId.set(relay.id, {
-        id: relay.id,
-        servers: [...(existing?.servers ?? []), server],
-        username: relay.username,
-        password: relay.password ?? '',
-        expiresAt: now + ((relay.expires_at ?? 0) * 1000 - Date.now()),
-      });
-    }
-    const removed = [...disconnected];
-    for (const id of removed) this.relayIds.delete(id);
-    for (const id of byId.keys()) this.relayIds.add(id);
-    this.node.updateRelays(removed, [...byId.values()], now);
+  private syncRelays(relays: readonly PortalRelay[], disconnected: readonly string[], now: number): void {
+    const configs = relayConfigs(relays, (unixMs) => now + (unixMs - Date.now()));
+    for (const id of disconnected) this.relayIds.delete(id);
+    for (const config of configs) this.relayIds.add(config.id);
+    this.node.updateRelays(disconnected, configs, now);
   }
 
   private fromTun(batch: PacketBatch, count: number): void {

@@ -13,3 +13,9 @@ export const HANDSHAKE_SUPPRESS_MS = 20_000;
 export const MAX_QUEUED_BEFORE_PATH = 128;
 /** Relays whose RTT is within this factor of the best are sampled uniformly (§5.3). */
 export const RELAY_RTT_TOLERANCE = 1.5;
+/**
+ * A peer that sent nothing (no WireGuard datagram, no answer to a consent check, which runs every
+ * 5 s ± 20 %) for this long while we send it data is taken for gone (PROTOCOL.md §5.6 fails a
+ * connection 2 s after ICE reports it disconnected; consent alone would take 30 s).
+ */
+export const PEER_DEAD_AFTER_MS = 7_000;

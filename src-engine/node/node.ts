@@ -19,6 +19,7 @@ import type { TunnResult } from '../wireguard/result.js';
 import { Tunn } from '../wireguard/tunn.js';
 import { decodeMessage, getAttribute, type StunMessage } from '../ice/stun/message.js';
 import { classifyDatagram } from '../ice/stun/demux.js';
+import type { RandomSource } from '../ice/stun/header.js';
 import { TurnClient } from '../ice/turn/client.js';
 import { describeTurnFailure } from '../ice/turn/events.js';
 import {
@@ -30,6 +31,7 @@ import type { ConnectionSetup, NodeEvent, PeerNode, SendOutcome } from '../tunne
 import type { AgentFactory, AgentPort } from './agent-port.js';
 import {
   HANDSHAKE_SUPPRESS_MS,
+  PEER_DEAD_AFTER_MS,
   MAX_QUEUED_BEFORE_PATH,
   NODE_MTU,
   RELAY_RTT_TOLERANCE,
@@ -84,6 +86,8 @@ interface Connection {
   lastInbound: { local: TransportAddress; remote: TransportAddress } | undefined;
   handshakeDone: boolean;
   established: boolean;
+  /** When the peer last proved alive on this connection: a WireGuard datagram or a STUN answer. */
+  lastRx: number;
   lastHandshakeSentAt: number;
   /** WireGuard datagrams produced before any path exists (bounded). */
   readonly queued: Uint8Array[];
@@ -97,6 +101,8 @@ export interface NodeOptions {
   readonly createAgent: AgentFactory;
   /** A uniform random number in [0, 1), for relay sampling (seeded in simulations). */
   readonly random?: () => number;
+  /** Source of STUN transaction ids for the TURN allocations (seeded in simulations). */
+  readonly stunRandom?: RandomSource;
   readonly wallClock?: () => number;
 }
 
@@ -168,6 +174,7 @@ export class Node implements PeerNode {
               password: config.password,
               ...(config.expiresAt !== undefined ? { expiresAt: config.expiresAt } : {}),
             },
+            ...(this.options.stunRandom ? { random: this.options.stunRandom } : {}),
           },
           now,
         );
@@ -226,6 +233,7 @@ export class Node implements PeerNode {
       lastInbound: undefined,
       handshakeDone: false,
       established: false,
+      lastRx: now,
       lastHandshakeSentAt: -Infinity,
       queued: [],
       remoteRelayed: [],
@@ -297,6 +305,13 @@ export class Node implements PeerNode {
     const connection = this.connections.get(id);
     if (!connection) return 'unknown_connection';
     if (!connection.established) return 'connecting';
+    // A live peer answers consent checks every few seconds (and WireGuard keepalives): sending
+    // into silence longer than that means it is gone. Failing now lets the client ask the portal
+    // for another gateway within seconds, instead of after ICE's 30 s consent timeout.
+    if (now - connection.lastRx > PEER_DEAD_AFTER_MS) {
+      this.fail(connection, 'the peer stopped answering');
+      return 'unknown_connection';
+    }
     const r = connection.tunn.encapsulate(packet, this.out, now);
     this.collect(connection, r, now);
     return 'sent';
@@ -355,6 +370,7 @@ export class Node implements PeerNode {
         this.drop('unknown_stun');
         return undefined;
       }
+      connection.lastRx = now;
       this.drainConnection(connection, now);
       return undefined;
     }
@@ -383,6 +399,7 @@ export class Node implements PeerNode {
       }
       connection.lastInbound = { local, remote: from };
       r = connection.tunn.receiveOpenedInitiation(opened, datagram, endpoint, now);
+      if (r.type !== 'error') connection.lastRx = now;
     } else {
       connection = this.indices.lookup(receiverIndexOf(wg, datagram));
       if (!connection) {
@@ -390,7 +407,10 @@ export class Node implements PeerNode {
         return undefined;
       }
       r = connection.tunn.decapsulate(datagram, endpoint, this.scratch, now);
-      if (r.type !== 'error') connection.lastInbound = { local, remote: from };
+      if (r.type !== 'error') {
+        connection.lastInbound = { local, remote: from };
+        connection.lastRx = now;
+      }
     }
     if (r.type === 'tunnel') {
       const packet = Uint8Array.from(r.packet);

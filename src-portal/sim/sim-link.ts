@@ -98,6 +98,11 @@ export class SimPortalLink<R extends PortalRole = PortalRole> implements Partici
     this.pump();
   }
 
+  /** Whether events wait to be polled (a simulated host drains them at once). */
+  get hasEvents(): boolean {
+    return this.events.length > 0;
+  }
+
   /** Events of the session (state, joined, messages, warnings…) in order. */
   pollEvent(): SessionEvent<R> | undefined {
     return this.events.shift();

@@ -1,0 +1,290 @@
+/**
+ * Simulated client and gateway hosts: the production cores (ClientState / GatewayState), the
+ * production connection node, and the production portal session core (through SimPortalLink),
+ * joined by thin sim drivers instead of sockets, a TUN and WebSockets.
+ */
+import { defaultBackend } from '../src-engine/wireguard/crypto/index.js';
+import { ClientState } from '../src-engine/client/client-state.js';
+import { GatewayState } from '../src-engine/gateway/gateway-state.js';
+import { Node } from '../src-engine/node/node.js';
+import { iceAgentFactory } from '../src-engine/node/ice-agent-adapter.js';
+import { relayConfigs } from '../src-engine/node/relay-config.js';
+import type { TransportAddress } from '../src-engine/ice/transport-address.js';
+import type { ClientIngressMessage, GatewayIngressMessage } from '../src-engine/portal/messages/index.js';
+import { SimPortalLink } from '../src-portal/sim/sim-link.js';
+import type { Participant, SimPortal } from '../src-portal/sim/sim-portal.js';
+import type { SimHost, SimNetwork } from './network.js';
+import type { Random } from './random.js';
+
+const crypto = defaultBackend();
+export const SIM_CLIENT_UA = 'Debian/12 headless-client/0.1.0 (x86_64; 6.1.0)';
+export const SIM_GATEWAY_UA = 'Debian/12 gateway/0.1.0 (x86_64; 6.1.0)';
+
+interface Common {
+  readonly name: string;
+  readonly address: TransportAddress;
+  readonly node: Node;
+}
+
+abstract class SimPeerHost implements SimHost, Participant, Common {
+  readonly node: Node;
+  readonly address: TransportAddress;
+  /** Log lines at warn level or above: a simulation fails on any it did not expect. */
+  readonly problems: string[] = [];
+  protected relayIds = new Set<string>();
+
+  constructor(
+    readonly name: string,
+    ip: string,
+    protected readonly net: SimNetwork,
+    protected readonly portal: SimPortal,
+    random: Random,
+  ) {
+    this.address = { address: ip, port: 52625 };
+    this.node = new Node({
+      crypto,
+      privateKey: random.fill(new Uint8Array(32)),
+      createAgent: iceAgentFactory({ random: (out) => void random.fill(out) }),
+      random: () => random.next(),
+      stunRandom: (out) => void random.fill(out),
+    });
+    this.node.setHostAddresses([this.address], portal.now());
+  }
+
+  get publicKey(): string {
+    return Buffer.from(this.node.publicKey).toString('base64');
+  }
+
+  receive(from: TransportAddress, _to: TransportAddress, payload: Uint8Array, now: number): void {
+    const result = this.node.handleDatagram(from, payload, now);
+    if (result) this.onTunnelPacket(result.connection, result.packet, now);
+    this.pump(now);
+  }
+
+  pollTimeout(): number | undefined {
+    if (this.linkHasEvents()) return this.portal.now();
+    const times = [this.node.pollTimeout(), this.corePollTimeout()].filter(
+      (t): t is number => t !== undefined,
+    );
+    return times.length ? Math.min(...times) : undefined;
+  }
+
+  handleTimeout(now: number): void {
+    const nodeAt = this.node.pollTimeout();
+    if (nodeAt !== undefined && nodeAt <= now) this.node.handleTimeout(now);
+    const coreAt = this.corePollTimeout();
+    if (coreAt !== undefined && coreAt <= now) this.coreHandleTimeout(now);
+    this.pump(now);
+  }
+
+  protected syncRelays(
+    relays: readonly { type: string; id: string }[],
+    disconnected: readonly string[],
+    replace: boolean,
+    now: number,
+  ): void {
+    const configs = relayConfigs(relays, (unixMs) => unixMs);
+    const removed = replace
+      ? [...this.relayIds].filter((id) => !configs.some((c) => c.id === id))
+      : [...disconnected];
+    if (replace) this.relayIds = new Set(configs.map((c) => c.id));
+    else {
+      for (const id of disconnected) this.relayIds.delete(id);
+      for (const c of configs) this.relayIds.add(c.id);
+    }
+    this.node.updateRelays(removed, configs, now);
+  }
+
+  /** Sends what the node queued onto the network. */
+  protected flushNode(now: number): void {
+    for (let t = this.node.pollTransmit(); t; t = this.node.pollTransmit()) {
+      this.net.send(this.address, t.to, t.payload, now);
+    }
+  }
+
+  abstract pump(now: number): void;
+  protected abstract linkHasEvents(): boolean;
+  protected abstract onTunnelPacket(connection: string, packet: Uint8Array, now: number): void;
+  protected abstract corePollTimeout(): number | undefined;
+  protected abstract coreHandleTimeout(now: number): void;
+}
+
+export class SimClient extends SimPeerHost {
+  readonly state: ClientState;
+  readonly link: SimPortalLink<'client'>;
+  /** Packets the engine wrote to the TUN, for the simulated applications. */
+  readonly tun: Uint8Array[] = [];
+
+  constructor(
+    name: string,
+    ip: string,
+    net: SimNetwork,
+    portal: SimPortal,
+    random: Random,
+    token: string,
+    options: { internetResource?: boolean; router?: string } = {},
+  ) {
+    super(name, ip, net, portal, random);
+    this.state = new ClientState(this.node, { internetResourceEnabled: options.internetResource ?? false });
+    this.link = new SimPortalLink(portal, {
+      role: 'client',
+      token,
+      publicKey: this.publicKey,
+      deviceId: name,
+      userAgent: SIM_CLIENT_UA,
+      random: () => random.next(),
+    });
+    net.attach(this, ip, options.router);
+    portal.addParticipant(this);
+  }
+
+  start(): void {
+    this.link.start();
+  }
+
+  /** An application sends `packet` into the TUN. */
+  send(packet: Uint8Array): void {
+    const now = this.portal.now();
+    this.state.handleTunPacket(packet, now);
+    this.pump(now);
+  }
+
+  pump(now: number): void {
+    for (let round = 0; round < 50; round++) {
+      let busy = false;
+      for (let e = this.link.pollEvent(); e; e = this.link.pollEvent()) {
+        busy = true;
+        if (e.type === 'message') {
+          const message = e.message as ClientIngressMessage;
+          this.state.handlePortalMessage(message, now);
+          if (message.event === 'init') this.syncRelays(message.payload.relays, [], true, now);
+          if (message.event === 'relays_presence')
+            this.syncRelays(message.payload.connected, message.payload.disconnected_ids, false, now);
+        } else if (e.type === 'warning' || e.type === 'invalid_message' || e.type === 'push_failed') {
+          this.problems.push(`${this.name}: portal ${e.type}: ${JSON.stringify(e)}`);
+        }
+      }
+      this.state.drainNode(now);
+      for (let out = this.state.pollPortalMessage(); out; out = this.state.pollPortalMessage()) {
+        busy = true;
+        this.link.send(out.event as never, out.payload as never);
+      }
+      for (let p = this.state.pollTunPacket(); p; p = this.state.pollTunPacket()) this.tun.push(p);
+      for (let ev = this.state.pollEvent(); ev; ev = this.state.pollEvent()) {
+        /* interface changes have no OS to apply to in the simulation */
+      }
+      this.flushNode(now);
+      if (!busy) break;
+    }
+  }
+
+  protected onTunnelPacket(connection: string, packet: Uint8Array): void {
+    this.state.handleTunnelPacket(connection, packet);
+  }
+
+  protected linkHasEvents(): boolean {
+    return this.link.hasEvents;
+  }
+
+  protected corePollTimeout(): number | undefined {
+    return this.state.pollTimeout();
+  }
+
+  protected coreHandleTimeout(now: number): void {
+    this.state.handleTimeout(now);
+  }
+}
+
+/**
+ * A gateway whose TUN leads to simulated resources: `resource(packet)` answers a packet that
+ * reached the site (an echo server), or returns undefined for silence.
+ */
+export class SimGateway extends SimPeerHost {
+  readonly state: GatewayState;
+  readonly link: SimPortalLink<'gateway'>;
+  /** Packets forwarded to the site. */
+  readonly forwarded: Uint8Array[] = [];
+
+  constructor(
+    name: string,
+    ip: string,
+    net: SimNetwork,
+    portal: SimPortal,
+    random: Random,
+    token: string,
+    private readonly resource: (packet: Uint8Array) => Uint8Array | undefined,
+    router?: string,
+  ) {
+    super(name, ip, net, portal, random);
+    this.state = new GatewayState(this.node);
+    this.link = new SimPortalLink(portal, {
+      role: 'gateway',
+      token,
+      publicKey: this.publicKey,
+      deviceId: name,
+      userAgent: SIM_GATEWAY_UA,
+      random: () => random.next(),
+    });
+    net.attach(this, ip, router);
+    portal.addParticipant(this);
+  }
+
+  start(): void {
+    this.link.start();
+  }
+
+  stop(): void {
+    this.link.stop();
+    this.net.setOnline(this.address.address, false);
+  }
+
+  pump(now: number): void {
+    for (let round = 0; round < 50; round++) {
+      let busy = false;
+      for (let e = this.link.pollEvent(); e; e = this.link.pollEvent()) {
+        busy = true;
+        if (e.type === 'message') {
+          const message = e.message as GatewayIngressMessage;
+          this.state.handlePortalMessage(message, now);
+          if (message.event === 'init') this.syncRelays(message.payload.relays, [], true, now);
+          if (message.event === 'relays_presence')
+            this.syncRelays(message.payload.connected, message.payload.disconnected_ids, false, now);
+        } else if (e.type === 'warning' || e.type === 'invalid_message' || e.type === 'push_failed') {
+          this.problems.push(`${this.name}: portal ${e.type}: ${JSON.stringify(e)}`);
+        }
+      }
+      this.state.drainNode(now);
+      for (let out = this.state.pollPortalMessage(); out; out = this.state.pollPortalMessage()) {
+        busy = true;
+        this.link.send(out.event as never, out.payload as never);
+      }
+      for (let p = this.state.pollTunPacket(); p; p = this.state.pollTunPacket()) {
+        busy = true;
+        this.forwarded.push(p);
+        const reply = this.resource(p);
+        if (reply) this.state.handleTunPacket(reply, now);
+      }
+      for (let ev = this.state.pollEvent(); ev; ev = this.state.pollEvent()) {
+        /* no OS to configure */
+      }
+      this.flushNode(now);
+      if (!busy) break;
+    }
+  }
+
+  protected onTunnelPacket(connection: string, packet: Uint8Array, now: number): void {
+    this.state.handleTunnelPacket(connection, packet, now);
+  }
+
+  protected linkHasEvents(): boolean {
+    return this.link.hasEvents;
+  }
+
+  protected corePollTimeout(): number | undefined {
+    return this.state.pollTimeout();
+  }
+
+  protected coreHandleTimeout(now: number): void {
+    this.state.handleTimeout(now);
+  }
+}
