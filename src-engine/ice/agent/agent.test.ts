@@ -382,6 +382,23 @@ describe('IceAgent on a simulated network', () => {
     expect(s.a.agent.restart({ ufrag: 'x', pwd: 'short' }, newB, s.net.now)).toBe(false);
   });
 
+  it('comes back from failed on restart', () => {
+    const s = setup(HOST_A, HOST_B);
+    s.net.run(11_000);
+    expect(s.a.agent.state).toBe('failed');
+    expect(s.a.agent.addRemoteCandidate(s.bLines[0]!, s.net.now)).toBe(false);
+    expect(s.a.agent.stats.dropped.agent_failed).toBe(1);
+    const newA = { ufrag: 'nwaa', pwd: 'n'.repeat(22) };
+    const newB = { ufrag: 'nwbb', pwd: 'm'.repeat(22) };
+    s.a.agent.restart(newA, newB, s.net.now);
+    s.b.agent.restart(newB, newA, s.net.now);
+    expect(s.a.agent.state).toBe('checking');
+    exchange(s);
+    s.net.run(s.net.now + 30_000, connected(s.a, s.b));
+    expect(s.a.agent.state).toBe('connected');
+    expect(s.b.agent.state).toBe('connected');
+  });
+
   it('follows the idle profile: consent every ~25 s, and back on activity', () => {
     const s = setup(HOST_A, HOST_B);
     exchange(s);
