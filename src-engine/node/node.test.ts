@@ -9,6 +9,9 @@ import { defaultBackend } from '../wireguard/crypto/index.js';
 import type { TransportAddress } from '../ice/transport-address.js';
 import type { ConnectionSetup } from '../tunnel/peer-node.js';
 import { iceAgentFactory } from './ice-agent-adapter.js';
+import { METHOD_BINDING } from '../ice/constants.js';
+import { shortTermKey } from '../ice/stun/credentials.js';
+import { encodeMessage } from '../ice/stun/message.js';
 import { Node } from './node.js';
 
 const crypto = defaultBackend();
@@ -222,5 +225,78 @@ describe('Node', () => {
       client.node.handleDatagram(stranger, junk, net.now);
     }
     expect([...client.node.drops.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(1000);
+  });
+
+  it('keeps carrying traffic through a flood of forged and unauthenticated input, counting every drop', () => {
+    const net = network();
+    const client = host(net, 'client', '10.1.0.2', 1);
+    const gateway = host(net, 'gateway', '10.2.0.2', 2);
+    connect(net, client, gateway);
+    expect(client.node.isConnected('gateway')).toBe(true);
+    const stranger = { address: '10.9.9.9', port: 4000 };
+    const attacker = new Node({
+      crypto,
+      privateKey: new Uint8Array(32).fill(66),
+      createAgent: iceAgentFactory(),
+    });
+    const forged: Uint8Array[] = [];
+    const tid = (i: number): Uint8Array => new Uint8Array(12).fill(i & 0xff);
+    // A check for our ufrag with a wrong password, one for nobody, an unsolicited response.
+    forged.push(
+      encodeMessage(
+        {
+          method: METHOD_BINDING,
+          class: 'request',
+          transactionId: tid(1),
+          attributes: [{ type: 'USERNAME', value: `${CREDS.client.username}:${CREDS.gateway.username}` }],
+        },
+        { integrity: { key: shortTermKey('wrong-password-wrong-password') }, fingerprint: true },
+      ),
+      encodeMessage(
+        {
+          method: METHOD_BINDING,
+          class: 'request',
+          transactionId: tid(2),
+          attributes: [{ type: 'USERNAME', value: 'zzzz:yyyy' }],
+        },
+        { fingerprint: true },
+      ),
+      encodeMessage(
+        {
+          method: METHOD_BINDING,
+          class: 'success',
+          transactionId: tid(3),
+          attributes: [{ type: 'XOR-MAPPED-ADDRESS', address: stranger }],
+        },
+        { fingerprint: true },
+      ),
+      // ChannelData on a channel nobody bound, and WireGuard from a peer nobody authorised.
+      Uint8Array.from([0x40, 0x01, 0x00, 0x04, 1, 2, 3, 4]),
+    );
+    attacker.upsertConnection(
+      'client',
+      { ...setups(client, gateway).c, remotePublicKey: client.node.publicKey },
+      net.now,
+    );
+    attacker.encapsulate('client', packet('100.64.0.9', '10.20.0.5', 1), net.now); // queued: not connected
+    const transport = new Uint8Array(48);
+    transport[0] = 4;
+    forged.push(transport);
+    let delivered = 0;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 40; i++) {
+        client.node.handleDatagram(stranger, forged[(round + i) % forged.length]!, net.now);
+      }
+      expect(gateway.node.encapsulate('client', packet('10.20.0.5', '100.64.0.2', round), net.now)).toBe(
+        'sent',
+      );
+      net.run(20);
+      delivered = client.received.length;
+    }
+    expect(delivered).toBe(50);
+    expect(client.node.isConnected('gateway')).toBe(true);
+    const drops = Object.fromEntries(client.node.drops);
+    expect(drops.unknown_stun).toBeGreaterThan(0);
+    expect(drops.unknown_wireguard_peer).toBeGreaterThan(0);
   });
 });
