@@ -210,6 +210,16 @@ export const CHANNEL_DATA_HEADER_LENGTH = 4;
 export const BINDING_KEEPALIVE_INTERVAL_MS = 25_000;
 /** How many 438 answers in a row a request may get before we stop retrying it. */
 export const MAX_STALE_NONCE_RETRIES = 3;
+/**
+ * 437 answers to Allocate we work through (each: Refresh(0) to clear the leftover allocation,
+ * then Allocate again) before giving up. RFC 8656 §7.2 only says the 5-tuple is taken.
+ */
+export const MAX_ALLOCATION_MISMATCHES = 3;
+/**
+ * Wait before the 2nd and later Allocate after a 437: a relay may hold a deallocated 5-tuple a
+ * moment longer (coturn does until its next one-second timer tick, as our interop test shows).
+ */
+export const ALLOCATION_MISMATCH_RETRY_MS = 1_000;
 /** SOFTWARE we send (RFC 8489 §14.14: informational only). */
 export const SOFTWARE = 'fz-desktop';
 

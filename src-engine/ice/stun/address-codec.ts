@@ -34,7 +34,8 @@ export function decodeAddressValue(
   const size = family === FAMILY_IPV4 ? 4 : family === FAMILY_IPV6 ? 16 : 0;
   if (size === 0 || value.length !== 4 + size) return undefined;
   let port = readU16(value, 2);
-  const ip = value.slice(4, 4 + size);
+  // A copy, never `slice`: on a Node Buffer that is a view, and the XOR would rewrite the datagram.
+  const ip = Uint8Array.from(value.subarray(4, 4 + size));
   if (transactionId !== undefined) {
     port ^= MAGIC_COOKIE >>> 16;
     for (let i = 0; i < size; i++) ip[i]! ^= maskByte(i, transactionId);

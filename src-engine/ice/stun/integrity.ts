@@ -38,7 +38,8 @@ export function integrityHmac(
   attrOffset: number,
   valueLength: number,
 ): Uint8Array {
-  const header = message.slice(0, STUN_HEADER_LENGTH);
+  // Copies (not `slice`, which is a view on a Node Buffer): the message itself must not change.
+  const header = Uint8Array.from(message.subarray(0, STUN_HEADER_LENGTH));
   writeU16(header, 2, attrOffset + ATTRIBUTE_HEADER_LENGTH + valueLength - STUN_HEADER_LENGTH);
   const hmac = createHmac(hash, key);
   hmac.update(header);
@@ -57,7 +58,7 @@ export function hmacMatches(expected: Uint8Array, received: Uint8Array): boolean
  * (with the length field covering the fingerprint), XOR 0x5354554e.
  */
 export function fingerprintValue(message: Uint8Array, attrOffset: number): number {
-  const header = message.slice(0, 4);
+  const header = Uint8Array.from(message.subarray(0, 4));
   writeU16(header, 2, attrOffset + ATTRIBUTE_HEADER_LENGTH + 4 - STUN_HEADER_LENGTH);
   const crc = crc32(message, 4, attrOffset, crc32(header));
   return (crc ^ FINGERPRINT_XOR) >>> 0;

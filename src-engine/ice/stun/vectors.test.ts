@@ -146,6 +146,20 @@ describe('RFC 5769 test vectors', () => {
     expect(Buffer.from(encoded).toString('hex')).toBe(Buffer.from(SAMPLE_LONG_TERM_REQUEST).toString('hex'));
   });
 
+  it('decodes Node Buffers (as node:dgram delivers them) without changing them', () => {
+    for (const vector of [
+      SAMPLE_REQUEST,
+      SAMPLE_IPV4_RESPONSE,
+      SAMPLE_IPV6_RESPONSE,
+      SAMPLE_LONG_TERM_REQUEST,
+    ]) {
+      const buffer = Buffer.from(vector);
+      const msg = decoded(buffer);
+      expect(verifyIntegrity(msg, shortTermKey(PASSWORD))).not.toBe('missing');
+      expect(buffer.equals(vector)).toBe(true);
+    }
+  });
+
   it('rejects every vector with one bit of its fingerprint flipped', () => {
     for (const vector of [SAMPLE_REQUEST, SAMPLE_IPV4_RESPONSE, SAMPLE_IPV6_RESPONSE]) {
       const copy = Uint8Array.from(vector);

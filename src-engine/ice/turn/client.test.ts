@@ -216,11 +216,47 @@ describe('TurnClient: allocation', () => {
     });
     pump(h);
     expect(h.client.state).toBe('allocated');
+    expect(h.client.stats.allocationMismatches).toBe(1);
+    // 437 to the first (unauthenticated) Allocate; the Refresh(0) meets the 401 challenge and is
+    // sent again with the credential; then a fresh authenticated Allocate.
     const refreshes = requests(h, METHOD_REFRESH);
-    expect(refreshes).toHaveLength(1);
-    expect(getAttribute(refreshes[0]!, 'LIFETIME')?.seconds).toBe(0);
-    expect(requests(h, METHOD_ALLOCATE)).toHaveLength(3);
+    expect(
+      refreshes.map((r) => [getAttribute(r, 'LIFETIME')?.seconds, r.integrityOffset !== undefined]),
+    ).toEqual([
+      [0, false],
+      [0, true],
+    ]);
+    const allocates = requests(h, METHOD_ALLOCATE);
+    expect(allocates.map((r) => r.integrityOffset !== undefined)).toEqual([false, true]);
     expect(h.client.relayed).toEqual([{ address: '198.51.100.1', port: 50_000 }]);
+  });
+
+  it('waits and retries when the relay holds the 5-tuple a moment after the clearing Refresh', () => {
+    const h = setup();
+    let mismatches = 0;
+    const mismatch = (msg: StunMessage): Uint8Array =>
+      reply(
+        msg,
+        'error',
+        [{ type: 'ERROR-CODE', code: 437, reason: 'Allocation Mismatch' }],
+        msg.integrityOffset === undefined ? undefined : key,
+      );
+    h.server.override = (msg) =>
+      msg.method === METHOD_ALLOCATE && mismatches++ < 3 ? mismatch(msg) : undefined;
+    advance(h, 2_999);
+    expect(h.client.state).toBe('allocating');
+    advance(h, 3_000);
+    expect(h.client.state).toBe('allocated');
+    // Three to Allocate and three to the clearing Refreshes (the fake relay has nothing to clear).
+    expect(h.client.stats.allocationMismatches).toBe(6);
+    expect(requests(h, METHOD_REFRESH)).toHaveLength(4); // one met the 401 challenge first
+    expect(h.client.drops.size).toBe(0);
+    // A fourth 437 in a row ends the attempt.
+    const g = setup();
+    g.server.override = (msg) => (msg.method === METHOD_ALLOCATE ? mismatch(msg) : undefined);
+    advance(g, 10_000);
+    expect(g.events.at(-1)).toEqual({ type: 'allocation_failed', reason: { kind: 'allocation_mismatch' } });
+    expect(requests(g, METHOD_ALLOCATE)).toHaveLength(4);
   });
 
   it('asks for an IPv6 relayed address too when dual-stack, and falls back on 440', () => {

@@ -33,6 +33,8 @@ import {
   ERROR_STALE_NONCE,
   ERROR_UNAUTHENTICATED,
   ERROR_UNKNOWN_ATTRIBUTE,
+  ALLOCATION_MISMATCH_RETRY_MS,
+  MAX_ALLOCATION_MISMATCHES,
   MAX_STALE_NONCE_RETRIES,
   METHOD_ALLOCATE,
   METHOD_BINDING,
@@ -117,6 +119,8 @@ export interface TurnStats {
   /** Requests re-sent with a new nonce after 438. */
   staleNonceRetries: number;
   keepalives: number;
+  /** 437 answers received (RFC 8656 §7.2: an allocation already exists on, or is gone from, our 5-tuple). */
+  allocationMismatches: number;
 }
 
 type Request =
@@ -124,18 +128,21 @@ type Request =
   | {
       readonly kind: 'allocate';
       readonly to: TransportAddress;
-      readonly authenticated: boolean;
       readonly dualStack: boolean;
       readonly staleRetries: number;
-      readonly afterMismatch: boolean;
+      /** How many 437s this allocation attempt has met already. */
+      readonly mismatches: number;
     }
   | {
       readonly kind: 'refresh';
       readonly to: TransportAddress;
       readonly lifetime: number;
       readonly staleRetries: number;
-      /** A Refresh(0) clearing a stale allocation after 437, before allocating again. */
-      readonly clearing: boolean;
+      /**
+       * Set on a Refresh(0) that clears a leftover allocation after a 437: the `mismatches` count
+       * the next Allocate carries.
+       */
+      readonly clearing: number | undefined;
     }
   | {
       readonly kind: 'permission';
@@ -150,6 +157,9 @@ type Request =
       readonly channel: number;
       readonly staleRetries: number;
     };
+
+/** A request as sent: whether it carried the long-term credential decides how answers are checked. */
+type Sent = Request & { readonly authenticated: boolean };
 
 const METHOD_OF: Record<Request['kind'], number> = {
   binding: METHOD_BINDING,
@@ -172,12 +182,18 @@ const NOT_TURN: TurnInput = Object.freeze({ type: 'not_turn' });
 
 export class TurnClient {
   readonly drops = new Map<TurnDropReason, number>();
-  readonly stats: TurnStats = { allocations: 0, refreshes: 0, staleNonceRetries: 0, keepalives: 0 };
+  readonly stats: TurnStats = {
+    allocations: 0,
+    refreshes: 0,
+    staleNonceRetries: 0,
+    keepalives: 0,
+    allocationMismatches: 0,
+  };
 
   private stateValue: TurnState = 'binding';
   private readonly servers: readonly TransportAddress[];
   private server: TransportAddress | undefined;
-  private readonly transactions: TransactionTable<Request>;
+  private readonly transactions: TransactionTable<Sent>;
   private readonly events: TurnEvent[] = [];
   private readonly random: RandomSource;
   private readonly permissions = new PermissionTable();
@@ -195,6 +211,9 @@ export class TurnClient {
   private refreshPending = false;
   private keepalivePending = false;
   private rtt: number | undefined;
+  /** A delayed Allocate after repeated 437s (see allocateAfterMismatch). */
+  private allocateAt = Number.POSITIVE_INFINITY;
+  private allocateMismatches = 0;
 
   constructor(
     private readonly options: TurnClientOptions,
@@ -338,7 +357,7 @@ export class TurnClient {
     this.permissions.clear();
     this.channels.clear();
     if (hadAllocation && this.server && this.key && !this.credentialsExpired(now)) {
-      this.send({ kind: 'refresh', to: this.server, lifetime: 0, staleRetries: 0, clearing: false }, now);
+      this.send({ kind: 'refresh', to: this.server, lifetime: 0, staleRetries: 0, clearing: undefined }, now);
     }
   }
 
@@ -416,8 +435,8 @@ export class TurnClient {
    * errors a relay sends before or instead of checking it (400, 401, 420, 438). A bad value is a
    * forgery even on those.
    */
-  private integrityAcceptable(request: Request, msg: StunMessage): boolean {
-    if (!this.isAuthenticated(request)) return true;
+  private integrityAcceptable(request: Sent, msg: StunMessage): boolean {
+    if (!request.authenticated) return true;
     const check = verifyIntegrity(msg, this.key!, 'sha1');
     if (check === 'ok') return true;
     if (check === 'mismatch') return false;
@@ -457,7 +476,7 @@ export class TurnClient {
       case 'allocate':
         return this.onAllocateSuccess(msg, now);
       case 'refresh':
-        if (request.clearing) return this.allocate(now, true);
+        if (request.clearing !== undefined) return this.allocateAfterMismatch(request.clearing, now);
         if (request.lifetime === 0) return;
         this.refreshPending = false;
         this.stats.refreshes++;
@@ -500,7 +519,7 @@ export class TurnClient {
       this.server = request.to;
       this.transactions.cancelWhere((r) => r.kind === 'binding');
       if (local) this.events.push({ type: 'host_candidate', address: local });
-      this.allocate(now, false);
+      this.allocate(now, 0);
     }
     if (!sameTransportAddress(this.mapped, address) && this.server !== undefined) {
       this.mapped = address;
@@ -535,14 +554,16 @@ export class TurnClient {
     this.refreshAt = now + this.lifetimeMs / 2;
   }
 
-  private onError(request: Request, msg: StunMessage, now: number): void {
+  private onError(request: Sent, msg: StunMessage, now: number): void {
     const error = errorCodeOf(msg) ?? { code: 0, reason: 'no ERROR-CODE' };
     if (request.kind === 'binding') {
       return this.requestFailed(request, { kind: 'error_response', request: 'binding', ...error }, now);
     }
     if (error.code === ERROR_UNAUTHENTICATED) {
-      if (request.kind === 'allocate' && !request.authenticated) {
-        // RFC 8489 §9.2.5: the challenge — learn REALM and NONCE, retry with credentials.
+      if (!request.authenticated) {
+        // RFC 8489 §9.2.5: the challenge — learn REALM and NONCE, retry with credentials. (Not
+        // only for Allocate: after a 437 to our first Allocate, the Refresh that clears the old
+        // allocation is the first request to meet the challenge.)
         const realm = getAttribute(msg, 'REALM')?.value;
         const nonce = getAttribute(msg, 'NONCE')?.value;
         if (realm === undefined || nonce === undefined) {
@@ -565,6 +586,7 @@ export class TurnClient {
       return this.resend({ ...request, staleRetries: request.staleRetries + 1 }, now);
     }
     if (error.code === ERROR_ALLOCATION_MISMATCH) {
+      this.stats.allocationMismatches++;
       return this.requestFailed(request, { kind: 'allocation_mismatch' }, now);
     }
     if (
@@ -578,6 +600,13 @@ export class TurnClient {
     this.requestFailed(request, { kind: 'error_response', request: requestKind(request), ...error }, now);
   }
 
+  /** What an authenticated request needs, once a 401 has given us REALM and NONCE. */
+  private credential(): { key: Uint8Array; realm: string; nonce: string } | undefined {
+    const { key, realm, nonce } = this;
+    return key && realm !== undefined && nonce !== undefined ? { key, realm, nonce } : undefined;
+  }
+
+  /** Takes REALM and NONCE from a 401 or 438. */
   private setChallenge(realm: string, nonce: string): void {
     if (realm !== this.realm || this.key === undefined) {
       this.key = longTermKey(this.options.credentials.username, realm, this.options.credentials.password);
@@ -597,17 +626,27 @@ export class TurnClient {
         }
         return;
       case 'allocate':
-        if (reason.kind === 'allocation_mismatch' && !request.afterMismatch && this.server) {
+        if (
+          reason.kind === 'allocation_mismatch' &&
+          request.mismatches < MAX_ALLOCATION_MISMATCHES &&
+          this.server
+        ) {
           // RFC 8656 §7.2: a 437 to Allocate means an allocation already exists on this 5-tuple
           // (ours, from before a restart or a lost answer). Delete it, then allocate afresh.
           return this.send(
-            { kind: 'refresh', to: this.server, lifetime: 0, staleRetries: 0, clearing: true },
+            {
+              kind: 'refresh',
+              to: this.server,
+              lifetime: 0,
+              staleRetries: 0,
+              clearing: request.mismatches + 1,
+            },
             now,
           );
         }
         return this.fail(reason);
       case 'refresh':
-        if (request.clearing) return this.allocate(now, true);
+        if (request.clearing !== undefined) return this.allocateAfterMismatch(request.clearing, now);
         if (request.lifetime === 0) return;
         this.refreshPending = false;
         return this.lose(reason, now);
@@ -655,6 +694,10 @@ export class TurnClient {
       this.requestFailed(f.context, { kind: 'timeout', request: requestKind(f.context) }, now);
       if (this.isTerminal()) return;
     }
+    if (this.stateValue === 'allocating' && now >= this.allocateAt) {
+      this.allocateAt = Number.POSITIVE_INFINITY;
+      this.allocate(now, this.allocateMismatches);
+    }
     if (this.stateValue !== 'allocated' || this.server === undefined) return;
     if (now >= this.allocationExpiresAt) return this.lose({ kind: 'timeout', request: 'refresh' }, now);
     if (now >= this.keepaliveAt && !this.keepalivePending) {
@@ -665,7 +708,7 @@ export class TurnClient {
     if (now >= this.refreshAt && !this.refreshPending) {
       this.refreshPending = true;
       const lifetime = this.options.lifetimeSeconds ?? DEFAULT_ALLOCATION_LIFETIME_S;
-      this.send({ kind: 'refresh', to: this.server, lifetime, staleRetries: 0, clearing: false }, now);
+      this.send({ kind: 'refresh', to: this.server, lifetime, staleRetries: 0, clearing: undefined }, now);
     }
     this.serviceTables(now);
   }
@@ -693,6 +736,7 @@ export class TurnClient {
     };
     if (this.isTerminal()) return next;
     consider(this.options.credentials.expiresAt);
+    if (this.stateValue === 'allocating') consider(this.allocateAt);
     if (this.stateValue === 'allocated') {
       if (!this.keepalivePending) consider(this.keepaliveAt);
       if (!this.refreshPending) consider(this.refreshAt);
@@ -717,34 +761,38 @@ export class TurnClient {
   // -------------------------------------------------------------------------------------------
   // Sending requests
 
-  private allocate(now: number, afterMismatch: boolean): void {
+  private allocate(now: number, mismatches: number): void {
     if (this.server === undefined) return;
     this.stateValue = 'allocating';
-    const authenticated = this.key !== undefined;
     this.send(
       {
         kind: 'allocate',
         to: this.server,
-        authenticated,
         // RFC 8656 §7.1: without REQUESTED-ADDRESS-FAMILY the relayed address is IPv4 whatever
         // family we reach the relay over, so the additional one is always IPv6.
         dualStack: this.options.dualStack === true,
         staleRetries: 0,
-        afterMismatch,
+        mismatches,
       },
       now,
     );
   }
 
-  /** Sends `request` again (new transaction ID) with the current nonce. */
-  private resend(request: Request, now: number): void {
-    this.send(request.kind === 'allocate' ? { ...request, authenticated: true } : request, now);
+  /**
+   * The Allocate after clearing a leftover allocation. The first goes at once; if that meets 437
+   * too, the relay has not let go of the 5-tuple yet (coturn closes a deallocated session on its
+   * next one-second tick), so later ones wait a little.
+   */
+  private allocateAfterMismatch(mismatches: number, now: number): void {
+    this.stateValue = 'allocating';
+    if (mismatches <= 1) return this.allocate(now, mismatches);
+    this.allocateAt = now + ALLOCATION_MISMATCH_RETRY_MS * (mismatches - 1);
+    this.allocateMismatches = mismatches;
   }
 
-  /** Whether a request is (or was) sent with the long-term credential. */
-  private isAuthenticated(request: Request): boolean {
-    if (this.key === undefined || request.kind === 'binding') return false;
-    return request.kind !== 'allocate' || request.authenticated;
+  /** Sends `request` again (new transaction ID) with the current nonce. */
+  private resend(request: Request, now: number): void {
+    this.send(request, now);
   }
 
   private send(request: Request, now: number): void {
@@ -771,20 +819,29 @@ export class TurnClient {
         attributes.push({ type: 'XOR-PEER-ADDRESS', address: request.peer });
         break;
     }
-    const authenticate = this.isAuthenticated(request);
-    if (authenticate && this.realm !== undefined && this.nonce !== undefined) {
+    // Everything but Binding carries the credential once the relay has challenged us (RFC 8489
+    // §9.2.3): the first Allocate goes without, to learn REALM and NONCE from the 401.
+    const credential = request.kind === 'binding' ? undefined : this.credential();
+    if (credential) {
       attributes.push(
         { type: 'USERNAME', value: this.options.credentials.username },
-        { type: 'REALM', value: this.realm },
-        { type: 'NONCE', value: this.nonce },
+        { type: 'REALM', value: credential.realm },
+        { type: 'NONCE', value: credential.nonce },
       );
     }
     const transactionId = newTransactionId(this.random);
     const payload = encodeMessage(
       { method: METHOD_OF[request.kind], class: 'request', transactionId, attributes },
-      { integrity: authenticate ? { key: this.key!, algorithm: 'sha1' } : undefined, fingerprint: true },
+      { integrity: credential ? { key: credential.key, algorithm: 'sha1' } : undefined, fingerprint: true },
     );
-    this.transactions.start(transactionId, payload, request.to, request, now);
+    const authenticate = credential !== undefined;
+    this.transactions.start(
+      transactionId,
+      payload,
+      request.to,
+      { ...request, authenticated: authenticate },
+      now,
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -809,7 +866,7 @@ export class TurnClient {
     this.channels.reset();
     if (had) this.events.push({ type: 'allocation_lost', reason });
     if (reallocate && !this.credentialsExpired(now)) {
-      this.allocate(now, true);
+      this.allocate(now, 1);
     } else {
       this.stateValue = 'lost';
       if (!had) this.events.push({ type: 'allocation_failed', reason });
@@ -818,6 +875,7 @@ export class TurnClient {
 
   private resetAllocation(): void {
     this.relayedValue = [];
+    this.allocateAt = Number.POSITIVE_INFINITY;
     this.allocationExpiresAt = Number.POSITIVE_INFINITY;
     this.refreshAt = Number.POSITIVE_INFINITY;
     this.keepaliveAt = Number.POSITIVE_INFINITY;
@@ -850,6 +908,6 @@ function mappedAddressOf(msg: StunMessage): TransportAddress | undefined {
 }
 
 function requestKind(request: Request): TurnRequestKind {
-  if (request.kind === 'refresh' && (request.lifetime === 0 || request.clearing)) return 'deallocate';
+  if (request.kind === 'refresh' && request.lifetime === 0) return 'deallocate';
   return request.kind;
 }

@@ -97,6 +97,15 @@ export class FakeTurnServer {
     if (msg.method === METHOD_BINDING) {
       return [reply(msg, 'success', [{ type: 'XOR-MAPPED-ADDRESS', address: from }])];
     }
+    // Like coturn: an Allocate on a 5-tuple that has an allocation gets 437 before any
+    // authentication, so a restarted client meets 437 on its very first Allocate.
+    if (msg.method === METHOD_ALLOCATE && this.allocations.has(clientKey)) {
+      return [
+        reply(msg, 'error', [
+          { type: 'ERROR-CODE', code: ERROR_ALLOCATION_MISMATCH, reason: 'Allocation Mismatch' },
+        ]),
+      ];
+    }
     const auth = this.authenticate(msg);
     if ('challenge' in auth) return [auth.challenge];
     const ok = (attrs: StunAttribute[]): Uint8Array[] => [reply(msg, 'success', attrs, auth.key)];
