@@ -44,6 +44,8 @@ requirements=(
   "turnserver coturn"
   "turnutils_uclient coturn"
   "tcpdump tcpdump"
+  # conntrack -F: the connectivity topology flushes NAT mappings to simulate roaming.
+  "conntrack conntrack"
   "chromium chromium"
   "7za p7zip-full"
   "dig dnsutils"
