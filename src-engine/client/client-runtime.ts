@@ -18,6 +18,7 @@ import { canonicalTransportAddress, type TransportAddress } from '../ice/transpo
 import { Node, type ConnectionInfo } from '../node/node.js';
 import { relayConfigs } from '../node/relay-config.js';
 import { NodeDriver } from '../node/node-driver.js';
+import { toWallClock } from '../node/connection-info.js';
 import type { AgentFactory } from '../node/agent-port.js';
 import { ClientState, type ClientEvent } from './client-state.js';
 
@@ -50,6 +51,8 @@ export interface ClientRuntimeOptions {
 
 export interface ClientStatus {
   readonly portal: SessionState;
+  readonly signedInAs: { name: string; email: string | null } | undefined;
+  readonly deviceId: string;
   readonly interface: ClientInterfaceConfig | undefined;
   readonly resources: {
     id: string;
@@ -169,6 +172,8 @@ export class ClientRuntime {
     const gateways = this.state.gatewayList();
     return {
       portal: this.session.state,
+      signedInAs: this.state.signedInAs,
+      deviceId: this.options.deviceId,
       interface: this.iface,
       resources: this.state.resourceList().map(({ resource, gatewayId, siteOffline }) => ({
         id: resource.id,
@@ -180,7 +185,7 @@ export class ClientRuntime {
       })),
       connections: gateways.flatMap((g) => {
         const info = this.node.connectionInfo(g.id);
-        return info ? [{ ...info, resources: g.resources }] : [];
+        return info ? [{ ...toWallClock(info, this.driver.now), resources: g.resources }] : [];
       }),
       relays: this.node.relayIds().map((id) => ({ id, ...this.node.relayState(id)! })),
       drops: {

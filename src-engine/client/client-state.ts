@@ -123,6 +123,7 @@ export class ClientState {
   private readonly tunOut: Uint8Array[] = [];
   private readonly events: ClientEvent[] = [];
   private lastInterfaceJson = '';
+  private actor: { name: string; email: string | null } | undefined;
 
   constructor(
     private readonly node: PeerNode,
@@ -137,6 +138,7 @@ export class ClientState {
   handlePortalMessage(message: ClientIngressMessage, now: number): void {
     switch (message.event) {
       case 'init': {
+        this.actor = message.payload.actor;
         this.iface = message.payload.interface;
         this.setAddresses(message.payload.interface);
         this.replaceResources(message.payload.resources, now);
@@ -357,6 +359,11 @@ export class ClientState {
       resources: [...g.resources],
       buffered: g.buffer.length,
     }));
+  }
+
+  /** Who the portal says we are signed in as (our dev portal tells; Firezone's does not). */
+  get signedInAs(): { name: string; email: string | null } | undefined {
+    return this.actor;
   }
 
   get tunnelAddresses(): { ipv4: string; ipv6: string } | undefined {

@@ -16,6 +16,7 @@ import type { UserAgentParts } from '../portal/user-agent.js';
 import { canonicalTransportAddress, type TransportAddress } from '../ice/transport-address.js';
 import { Node, type ConnectionInfo } from '../node/node.js';
 import { NodeDriver } from '../node/node-driver.js';
+import { toWallClock } from '../node/connection-info.js';
 import type { AgentFactory } from '../node/agent-port.js';
 import { relayConfigs, type PortalRelay } from '../node/relay-config.js';
 import { GatewayState, type GatewayEvent } from './gateway-state.js';
@@ -145,9 +146,10 @@ export class GatewayRuntime {
     return {
       portal: this.session.state,
       interface: this.iface,
-      clients: this.state
-        .clientList()
-        .map((client) => ({ ...client, ...(this.node.connectionInfo(client.id) ?? {}) })),
+      clients: this.state.clientList().map((client) => {
+        const info = this.node.connectionInfo(client.id);
+        return { ...client, ...(info ? toWallClock(info, this.driver.now) : {}) };
+      }),
       relays: this.node.relayIds().map((id) => ({ id, ...this.node.relayState(id)! })),
       drops: {
         ...Object.fromEntries(this.state.drops),

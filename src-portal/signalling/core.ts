@@ -971,12 +971,15 @@ export class PortalSignalling {
       session.sentResources = new Map(resources.map((view) => [view.id as string, JSON.stringify(view)]));
       session.sentRelays = groupRelays(relays);
       session.sentInterface = JSON.stringify(iface);
+      const actor = this.index.actors.get(info.actorId);
       this.push(session, 'init', {
         interface: iface,
         resources,
         relays,
         authorizations: [],
         flow_logs: FLOW_LOGS_DISABLED,
+        // An extension of ours, ignored by Firezone's clients: the headless client shows it.
+        ...(actor ? { actor: { name: actor.name, email: actor.email } } : {}),
       });
       return;
     }

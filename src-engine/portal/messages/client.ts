@@ -202,6 +202,12 @@ export const clientInitSchema = z.object({
   // Client-to-client authorizations (§8): kept opaque until device pools are implemented.
   authorizations: z.array(z.unknown()).default([]),
   flow_logs: flowLogsConfigSchema,
+  // Our dev portal's extension (Firezone's portal does not send it; the GUI learns the name from
+  // the sign-in redirect): who the token belongs to, for the headless client's status.
+  actor: z
+    .object({ name: z.string().max(256), email: z.string().max(320).nullable().default(null) })
+    .optional()
+    .catch(undefined),
 });
 export type ClientInit = z.output<typeof clientInitSchema>;
 
