@@ -19,3 +19,6 @@ export const RELAY_RTT_TOLERANCE = 1.5;
  * connection 2 s after ICE reports it disconnected; consent alone would take 30 s).
  */
 export const PEER_DEAD_AFTER_MS = 7_000;
+/** A lost or failed allocation is tried again after this, doubling per failure up to the max. */
+export const RELAY_RETRY_MS = 2_000;
+export const RELAY_RETRY_MAX_MS = 60_000;

@@ -32,6 +32,8 @@ import type { AgentFactory, AgentPort } from './agent-port.js';
 import {
   HANDSHAKE_SUPPRESS_MS,
   PEER_DEAD_AFTER_MS,
+  RELAY_RETRY_MAX_MS,
+  RELAY_RETRY_MS,
   MAX_QUEUED_BEFORE_PATH,
   NODE_MTU,
   RELAY_RTT_TOLERANCE,
@@ -72,6 +74,17 @@ export type NodeDropReason =
   | 'no_path'
   | 'queue_full'
   | 'handshake_rejected';
+
+interface RelayEntry {
+  readonly config: RelayConfig;
+  turn: TurnClient;
+  /** Relay candidates last handed to connections (withdrawn when the allocation goes). */
+  relayed: readonly TransportAddress[];
+  /** When to allocate again after a failure or loss; undefined while it works. */
+  retryAt: number | undefined;
+  failures: number;
+  lastError: string | undefined;
+}
 
 interface Connection {
   readonly id: string;
@@ -115,7 +128,7 @@ export class Node implements PeerNode {
   private readonly indices = new IndexTable<Connection>();
   private readonly connections = new Map<string, Connection>();
   private readonly byKey = new Map<string, Connection>();
-  private readonly relays = new Map<string, { config: RelayConfig; turn: TurnClient }>();
+  private readonly relays = new Map<string, RelayEntry>();
   private hostAddresses: TransportAddress[] = [];
   /** Shared server-reflexive candidates (one per family), with their host base. */
   private readonly srflx = new Map<string, { address: TransportAddress; base: TransportAddress }>();
@@ -164,41 +177,53 @@ export class Node implements PeerNode {
       const existing = this.relays.get(config.id);
       if (existing && sameRelay(existing.config, config)) continue;
       if (existing) this.removeRelay(config.id, now);
-      let turn: TurnClient;
-      try {
-        turn = new TurnClient(
-          {
-            servers: config.servers,
-            credentials: {
-              username: config.username,
-              password: config.password,
-              ...(config.expiresAt !== undefined ? { expiresAt: config.expiresAt } : {}),
-            },
-            ...(this.options.stunRandom ? { random: this.options.stunRandom } : {}),
-          },
-          now,
-        );
-      } catch {
-        continue; // an unusable address: the portal's relay list is validated, this is defensive
-      }
-      this.relays.set(config.id, { config, turn });
+      const turn = this.newTurnClient(config, now);
+      if (!turn) continue; // an unusable address: the portal validates its relays, this is defensive
+      this.relays.set(config.id, {
+        config,
+        turn,
+        relayed: [],
+        retryAt: undefined,
+        failures: 0,
+        lastError: undefined,
+      });
       this.drainTurn(config.id, now);
     }
     if (this.relays.size === 0 && removed.length > 0) this.events.push({ type: 'no_relays' });
+  }
+
+  private newTurnClient(config: RelayConfig, now: number): TurnClient | undefined {
+    try {
+      return new TurnClient(
+        {
+          servers: config.servers,
+          credentials: {
+            username: config.username,
+            password: config.password,
+            ...(config.expiresAt !== undefined ? { expiresAt: config.expiresAt } : {}),
+          },
+          ...(this.options.stunRandom ? { random: this.options.stunRandom } : {}),
+        },
+        now,
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   relayIds(): string[] {
     return [...this.relays.keys()];
   }
 
-  relayState(id: string): { state: string; relayed: string[]; srflx?: string } | undefined {
+  relayState(id: string): { state: string; relayed: string[]; srflx?: string; error?: string } | undefined {
     const relay = this.relays.get(id);
     if (!relay) return undefined;
     const srflx = relay.turn.srflx;
     return {
-      state: relay.turn.state,
+      state: relay.retryAt !== undefined ? 'retrying' : relay.turn.state,
       relayed: relay.turn.relayed.map(formatTransportAddress),
       ...(srflx ? { srflx: formatTransportAddress(srflx) } : {}),
+      ...(relay.lastError ? { error: relay.lastError } : {}),
     };
   }
 
@@ -433,12 +458,23 @@ export class Node implements PeerNode {
       consider(connection.agent.pollTimeout());
       consider(connection.tunn.pollTimeout());
     }
-    for (const { turn } of this.relays.values()) consider(turn.pollTimeout());
+    for (const relay of this.relays.values()) {
+      consider(relay.turn.pollTimeout());
+      consider(relay.retryAt);
+    }
     return next;
   }
 
   handleTimeout(now: number): void {
     for (const [id, relay] of this.relays) {
+      if (relay.retryAt !== undefined && relay.retryAt <= now) {
+        // Allocate again: the relay restarted, or the path to it came back.
+        const turn = this.newTurnClient(relay.config, now);
+        relay.retryAt = undefined;
+        if (turn) relay.turn = turn;
+        this.drainTurn(id, now);
+        continue;
+      }
       const at = relay.turn.pollTimeout();
       if (at !== undefined && at <= now) {
         relay.turn.handleTimeout(now);
@@ -660,7 +696,7 @@ export class Node implements PeerNode {
     for (const t of drainTransmits(relay.turn)) this.transmits.push(t);
     for (const connection of this.connections.values()) {
       if (connection.relayId !== id) continue;
-      for (const address of relay.turn.relayed) this.invalidateLocal(connection, address, now);
+      for (const address of relay.relayed) this.invalidateLocal(connection, address, now);
       this.assignRelay(connection, now);
       this.drainConnection(connection, now);
     }
@@ -687,6 +723,9 @@ export class Node implements PeerNode {
           break;
         }
         case 'relay_candidates':
+          relay.relayed = [...e.addresses];
+          relay.failures = 0;
+          relay.lastError = undefined;
           for (const connection of this.connections.values()) {
             if (connection.relayId === undefined) this.assignRelay(connection, now);
             else if (connection.relayId === id) {
@@ -697,16 +736,25 @@ export class Node implements PeerNode {
           }
           break;
         case 'allocation_failed':
-        case 'allocation_lost':
+        case 'allocation_lost': {
+          const lost = relay.relayed;
+          relay.relayed = [];
+          relay.lastError = describeTurnFailure(e.reason);
+          relay.failures++;
+          // Wrong credentials stay wrong until the portal sends new ones (a new RelayConfig);
+          // anything else is retried with a growing delay.
+          if (e.reason.kind !== 'unauthorized' && e.reason.kind !== 'credentials_expired') {
+            relay.retryAt = now + Math.min(RELAY_RETRY_MAX_MS, RELAY_RETRY_MS * 2 ** (relay.failures - 1));
+          }
           for (const connection of this.connections.values()) {
             if (connection.relayId !== id) continue;
-            for (const address of relay.turn.relayed) this.invalidateLocal(connection, address, now);
+            for (const address of lost) this.invalidateLocal(connection, address, now);
             connection.relayId = undefined;
             this.assignRelay(connection, now);
             this.drainConnection(connection, now);
           }
-          void describeTurnFailure(e.reason);
           break;
+        }
         default:
           break;
       }
