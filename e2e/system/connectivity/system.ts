@@ -1,0 +1,227 @@
+/**
+ * Our whole system on the connectivity topology: the dev portal on the portal host, coturn on the
+ * relay host (started by the topology), the headless gateway on each gateway host and the
+ * headless client on the client host, each a real process in its namespace. Scenarios drive it
+ * with real traffic (ping, curl, iperf3) and read the client's status socket.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { hashPassword } from '../../../src-portal/passwords.js';
+import { readStatus } from '../../../src-client/status.js';
+import type { ClientStatus } from '../../../src-engine/client/client-runtime.js';
+import type { NsProcess } from '../netns.js';
+import { ADDRESSES, SUBNETS, type ConnectivityTopology } from './topology.js';
+
+export const PORTAL_PORT = 8080;
+export const PORTAL_URL = `http://${ADDRESSES.portal.ipv4}:${PORTAL_PORT}`;
+export const GATEWAY_TOKEN = 'system-test-gateway-token-0001';
+export const RESOURCE_IP = '10.203.0.50';
+/** A CIDR resource nobody has a policy for: nothing may reach it. */
+export const FORBIDDEN_RESOURCE = '10.203.0.128/25';
+
+const REPO = new URL('../../../', import.meta.url).pathname;
+const TSX_LOADER = new URL('../../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+
+export interface SystemOptions {
+  /** Extra policy lines, and whether the LAN policy exists (default true). */
+  readonly lanPolicy?: boolean;
+}
+
+export class System {
+  portal!: NsProcess;
+  readonly gateways: (NsProcess | undefined)[] = [];
+  client: NsProcess | undefined;
+  readonly dir: string;
+  readonly configFile: string;
+  private token = '';
+
+  constructor(
+    readonly topo: ConnectivityTopology,
+    private readonly options: SystemOptions = {},
+  ) {
+    this.dir = join(topo.tmpDir, 'system');
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.configFile = join(this.dir, 'portal.yaml');
+  }
+
+  get statusSocket(): string {
+    return join(this.dir, 'client', 'status.sock');
+  }
+
+  async writeConfig(): Promise<void> {
+    const relay = this.topo.relay;
+    const hash = await hashPassword('system-test-password', { N: 4096, r: 8, p: 1 });
+    const lanPolicy = this.options.lanPolicy ?? true;
+    writeFileSync(
+      this.configFile,
+      `account: { slug: acme, name: Acme }
+users:
+  - { email: alice@acme.test, name: Alice, password_hash: "${hash}", groups: [engineering] }
+groups:
+  - name: engineering
+sites:
+  - name: HQ
+    gateway_tokens:
+      - token: ${GATEWAY_TOKEN}
+resources:
+  - { name: Resources LAN, type: cidr, address: ${SUBNETS.resources.ipv4.replace('/24', '/25')}, site: HQ }
+  - { name: Forbidden, type: cidr, address: ${FORBIDDEN_RESOURCE}, site: HQ }
+policies:
+${lanPolicy ? '  - { group: engineering, resource: Resources LAN }\n' : '  []\n'}relays:
+${relay ? `  - { name: relay-1, urls: ["turn:${relay.address}:3478"], secret: ${relay.secret} }` : '  []'}
+dns:
+  upstream_do53: [10.203.0.50]
+`,
+      { mode: 0o600 },
+    );
+  }
+
+  async startPortal(): Promise<void> {
+    await this.writeConfig();
+    this.portal = this.topo.spawnTsx('portal', join(REPO, 'src-portal/cli.ts'), [
+      'serve',
+      '--config',
+      this.configFile,
+      '--host',
+      ADDRESSES.portal.ipv4,
+      '--port',
+      String(PORTAL_PORT),
+      '--data-dir',
+      join(this.dir, 'portal-data'),
+    ]);
+    await this.waitForOutput(this.portal, /dev portal listening/, 20_000, 'the portal to listen');
+    const minted = await this.topo.portal.exec(
+      process.execPath,
+      [
+        '--import',
+        TSX_LOADER,
+        join(REPO, 'src-portal/cli.ts'),
+        'mint-token',
+        '--config',
+        this.configFile,
+        '--data-dir',
+        join(this.dir, 'portal-data'),
+        '--email',
+        'alice@acme.test',
+      ],
+      { cwd: REPO },
+    );
+    this.token = minted.stdout.trim();
+    if (!this.token) throw new Error(`no token minted: ${minted.stderr}`);
+  }
+
+  async startGateway(i: number): Promise<NsProcess> {
+    const dir = join(this.dir, `gateway${i}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, `${GATEWAY_TOKEN}\n`, { mode: 0o600 });
+    chmodSync(tokenFile, 0o600);
+    const proc = this.topo.spawnTsx(
+      this.topo.gateway(i),
+      join(REPO, 'src-gateway/cli.ts'),
+      [
+        '--api-url',
+        PORTAL_URL,
+        '--token-file',
+        tokenFile,
+        '--state-dir',
+        dir,
+        '--name',
+        `gateway-${i}`,
+        '--log-level',
+        'debug',
+      ],
+      {},
+      { cwd: REPO },
+    );
+    this.gateways[i] = proc;
+    await this.waitForOutput(proc, /gateway engine started/, 30_000, `gateway ${i} to start`);
+    return proc;
+  }
+
+  async startClient(): Promise<NsProcess> {
+    const dir = join(this.dir, 'client');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, `${this.token}\n`, { mode: 0o600 });
+    this.client = this.topo.spawnTsx(
+      'client',
+      join(REPO, 'src-client/cli.ts'),
+      [
+        'run',
+        '--api-url',
+        PORTAL_URL,
+        '--token-file',
+        tokenFile,
+        '--state-dir',
+        dir,
+        '--status-socket',
+        this.statusSocket,
+        '--log-level',
+        'debug',
+      ],
+      {},
+      { cwd: REPO },
+    );
+    await this.waitForStatus(
+      (s) => s.portal.status === 'joined' && s.interface !== undefined,
+      30_000,
+      'the client to join',
+    );
+    return this.client;
+  }
+
+  async start(gateways = 1): Promise<void> {
+    await this.startPortal();
+    for (let i = 1; i <= gateways; i++) await this.startGateway(i);
+    await this.startClient();
+  }
+
+  status(): Promise<ClientStatus> {
+    return readStatus(this.statusSocket);
+  }
+
+  async waitForStatus(
+    predicate: (s: ClientStatus) => boolean,
+    timeoutMs: number,
+    what: string,
+  ): Promise<ClientStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ClientStatus | undefined;
+    let lastError = '';
+    while (Date.now() < deadline) {
+      try {
+        last = await this.status();
+        if (predicate(last)) return last;
+      } catch (error) {
+        lastError = (error as Error).message;
+      }
+      await delay(200);
+    }
+    throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last) ?? lastError}`);
+  }
+
+  async waitForOutput(proc: NsProcess, pattern: RegExp, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (pattern.test(proc.output)) return;
+      if (!proc.running)
+        throw new Error(`${proc.label} exited while waiting for ${what}:\n${proc.output.slice(-3000)}`);
+      await delay(100);
+    }
+    throw new Error(`timed out waiting for ${what}:\n${proc.output.slice(-3000)}`);
+  }
+
+  /** Lines at warn level or above in our processes' output (a scenario fails on unexpected ones). */
+  warnings(allowed: readonly RegExp[] = []): string[] {
+    const procs = [this.portal, ...this.gateways, this.client].filter((p): p is NsProcess => p !== undefined);
+    return procs.flatMap((p) =>
+      p.output
+        .split('\n')
+        .filter((line) => /"level":"(warn|error)"|\b(WARN|ERROR)\b/.test(line))
+        .filter((line) => !allowed.some((re) => re.test(line)))
+        .map((line) => `${p.label}: ${line}`),
+    );
+  }
+}
