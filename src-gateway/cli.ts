@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { endpointFor } from '../src-engine/portal/session.js';
 import { redactingLogger } from '../src-engine/portal/log.js';
+import { engineRuntime } from './engine-runtime.js';
 import { runGateway, type GatewayHost, type GatewayRuntime } from './gateway.js';
 import { assertSafeName, ensureStateDir, HostSetupError, writeFileAtomic } from './host-setup.js';
 import {
@@ -391,7 +392,7 @@ function isLoopbackUrl(url: string): boolean {
 }
 
 export interface MainDeps {
-  /** The connection runtime (default: the TUN-only stand-in). */
+  /** The connection runtime (default: the engine's, `engine-runtime.ts`). */
   readonly runtime?: GatewayRuntime;
   readonly hasNetAdmin?: () => boolean;
   /** Usage errors and help go here (default: process.stderr / process.stdout). */
@@ -478,7 +479,7 @@ export async function main(argv: readonly string[], env: CliEnv, deps: MainDeps 
       ...(deps.host ? { host: deps.host } : {}),
       ...(deps.handleProcessSignals !== undefined ? { handleProcessSignals: deps.handleProcessSignals } : {}),
     },
-    deps.runtime,
+    deps.runtime ?? engineRuntime,
   );
 }
 
