@@ -79,6 +79,8 @@ export interface PingResult {
   /** Average round-trip time, or null when nothing came back. */
   avgRttMs: number | null;
   output: string;
+  /** Why nothing was sent (e.g. "connect: Network is unreachable"), when ping could not send. */
+  error?: string;
 }
 
 export interface PingOptions {
@@ -117,7 +119,20 @@ export async function ping(host: Host, destination: string, options: PingOptions
     timeoutMs: (count * intervalS + waitS + 10) * 1000,
   });
   const m = /(\d+) packets transmitted, (\d+) received/.exec(res.stdout);
-  if (!m) throw new Error(`ping ${destination} from ${host.name} failed: ${res.stderr || res.stdout}`);
+  if (!m) {
+    // No statistics: ping could not send at all (e.g. "Network is unreachable": no route).
+    if (res.code === 2 && res.stderr.trim() !== '') {
+      return {
+        transmitted: 0,
+        received: 0,
+        lossPercent: 100,
+        avgRttMs: null,
+        output: res.stdout,
+        error: res.stderr.trim(),
+      };
+    }
+    throw new Error(`ping ${destination} from ${host.name} failed: ${res.stderr || res.stdout}`);
+  }
   const transmitted = Number(m[1]);
   const received = Number(m[2]);
   const rtt = /= [\d.]+\/([\d.]+)\//.exec(res.stdout);

@@ -669,7 +669,7 @@ export class ConnectivityTopology {
   }
 
   /** A UDP reflector (answers with the sender's address) in `host`, tracked for clean-up. */
-  startReflector(host: HostName | Host, port = 3479, family: 4 | 6 = 4): Promise<NsProcess> {
+  startReflector(host: HostName | Host, port = 3500, family: 4 | 6 = 4): Promise<NsProcess> {
     const h = this.host(host);
     const address = family === 6 ? h.ipv6 : h.ipv4;
     if (address === undefined) throw new Error(`${h.name} has no IPv${family} address`);

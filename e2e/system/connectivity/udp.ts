@@ -101,6 +101,23 @@ async function main() {
     s.close();
     return;
   }
+  if (a.op === 'echo-check') {
+    const s = await open(a.bind, a.target.address);
+    let received = 0;
+    const wanted = new Set();
+    s.on('message', (msg) => { if (wanted.delete(msg.toString())) received++; });
+    for (let i = 0; i < a.count; i++) {
+      const payload = 'echo:' + process.pid + ':' + i;
+      wanted.add(payload);
+      s.send(Buffer.from(payload), a.target.port, a.target.address);
+      await new Promise((res) => setTimeout(res, a.intervalMs || 20));
+    }
+    const deadline = Date.now() + (a.timeoutMs || 2000);
+    while (received < a.count && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    out('RESULT', { sent: a.count, received });
+    s.close();
+    return;
+  }
   if (a.op === 'stun') {
     const s = await open(a.bind, a.server.address);
     const req = stunRequest();
@@ -262,6 +279,22 @@ export async function sendUdp(
   options: { bind?: Partial<UdpAddress>; payload?: string; count?: number; intervalMs?: number } = {},
 ): Promise<void> {
   await host.exec(process.execPath, args({ op: 'send', target, ...options }), { timeoutMs: 15_000 });
+}
+
+/** Sends `count` datagrams to a UDP echo server and counts the echoes that come back. */
+export async function udpEchoCheck(
+  host: Host,
+  target: UdpAddress,
+  options: { count?: number; intervalMs?: number; timeoutMs?: number } = {},
+): Promise<{ sent: number; received: number }> {
+  const res = await host.exec(
+    process.execPath,
+    args({ op: 'echo-check', target, count: options.count ?? 5, ...options }),
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  return lastJson(res.stdout, 'RESULT');
 }
 
 /** STUN Binding (RFC 8489) from `host` to `server`: the server-reflexive address, or null. */
