@@ -160,13 +160,14 @@ describe('parseCli', () => {
 
   it('finds the token in --token-file, FIREZONE_TOKEN (a value or a file) or a systemd credential', () => {
     expect(run(['--token-file', '/etc/fz/token'], BASE_ENV)).toMatchObject({
-      tokenSource: { kind: 'file', path: '/etc/fz/token', origin: '--token-file' },
+      tokenSource: { kind: 'file', path: '/etc/fz/token', origin: '--token-file', checkPermissions: true },
       notes: ['FIREZONE_TOKEN is set too; --token-file takes precedence'],
     });
     expect(run([], { ...BASE_ENV, FIREZONE_TOKEN: '/run/secrets/gw' }).tokenSource).toEqual({
       kind: 'file',
       path: '/run/secrets/gw',
       origin: 'FIREZONE_TOKEN',
+      checkPermissions: true,
     });
     expect(
       run([], { FIREZONE_API_URL: 'wss://p.test', CREDENTIALS_DIRECTORY: '/run/credentials/fz.service' })
@@ -175,6 +176,7 @@ describe('parseCli', () => {
       kind: 'file',
       path: '/run/credentials/fz.service/FIREZONE_TOKEN',
       origin: 'systemd credential FIREZONE_TOKEN',
+      checkPermissions: false,
     });
   });
 
@@ -266,7 +268,14 @@ describe('token files', () => {
       resolveToken({ kind: 'value', origin: 'FIREZONE_TOKEN' }, { FIREZONE_TOKEN: 'a b' }),
     ).toThrow(UsageError);
     const path = tokenFile(0o600);
-    expect(resolveToken({ kind: 'file', path, origin: 'FIREZONE_TOKEN' }, {})).toBe(TOKEN);
+    expect(resolveToken({ kind: 'file', path, origin: 'FIREZONE_TOKEN', checkPermissions: true }, {})).toBe(
+      TOKEN,
+    );
+    // A systemd credential: readable by the unit's user through an ACL, which shows as group bits.
+    const credential = tokenFile(0o440);
+    const source = { kind: 'file', path: credential, origin: 'systemd credential FIREZONE_TOKEN' } as const;
+    expect(resolveToken({ ...source, checkPermissions: false }, {})).toBe(TOKEN);
+    expect(() => resolveToken({ ...source, checkPermissions: true }, {})).toThrow(/permissions 0440/);
   });
 });
 

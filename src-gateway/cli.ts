@@ -82,7 +82,13 @@ export type CliEnv = Readonly<Record<string, string | undefined>>;
 
 /** Where the token comes from; it is read later, in `resolveConfig`. */
 export type TokenSource =
-  | { readonly kind: 'file'; readonly path: string; readonly origin: string }
+  | {
+      readonly kind: 'file';
+      readonly path: string;
+      readonly origin: string;
+      /** Refuse a file that group or others can access (not for systemd's credentials). */
+      readonly checkPermissions: boolean;
+    }
   | { readonly kind: 'value'; readonly origin: 'FIREZONE_TOKEN' };
 
 export interface ParsedOptions {
@@ -177,11 +183,16 @@ export function parseCli(argv: readonly string[], env: CliEnv): CliCommand {
   const envToken = nonEmpty(env.FIREZONE_TOKEN);
   if (values['token-file'] !== undefined) {
     if (nonEmpty(values['token-file']) === undefined) throw new UsageError('--token-file needs a file name');
-    tokenSource = { kind: 'file', path: values['token-file'], origin: '--token-file' };
+    tokenSource = {
+      kind: 'file',
+      path: values['token-file'],
+      origin: '--token-file',
+      checkPermissions: true,
+    };
     if (envToken !== undefined) notes.push('FIREZONE_TOKEN is set too; --token-file takes precedence');
   } else if (envToken !== undefined && envToken.startsWith('/')) {
     // As in Firezone's container image: FIREZONE_TOKEN may name a file (a mounted secret).
-    tokenSource = { kind: 'file', path: envToken.trim(), origin: 'FIREZONE_TOKEN' };
+    tokenSource = { kind: 'file', path: envToken.trim(), origin: 'FIREZONE_TOKEN', checkPermissions: true };
   } else if (envToken !== undefined) {
     tokenSource = { kind: 'value', origin: 'FIREZONE_TOKEN' };
   } else if (nonEmpty(env.CREDENTIALS_DIRECTORY) !== undefined) {
@@ -189,6 +200,9 @@ export function parseCli(argv: readonly string[], env: CliEnv): CliCommand {
       kind: 'file',
       path: join(env.CREDENTIALS_DIRECTORY!, 'FIREZONE_TOKEN'),
       origin: 'systemd credential FIREZONE_TOKEN',
+      // systemd makes the credential readable by the unit's user through an ACL, which shows as
+      // group bits in the mode; the credentials directory itself is private to the unit.
+      checkPermissions: false,
     };
   } else {
     throw new UsageError(
@@ -270,9 +284,10 @@ export function parseCli(argv: readonly string[], env: CliEnv): CliCommand {
 
 /**
  * Reads a token file the way ssh reads a private key: it must be a regular file owned by root
- * or by us and not accessible by group or others. The token is never part of a message.
+ * or by us and (unless `checkPermissions` is off) not accessible by group or others. The token
+ * is never part of a message.
  */
-export function readTokenFile(path: string, origin = '--token-file'): string {
+export function readTokenFile(path: string, origin = '--token-file', checkPermissions = true): string {
   let fd: number;
   try {
     fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
@@ -283,7 +298,7 @@ export function readTokenFile(path: string, origin = '--token-file'): string {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new UsageError(`the token file ${path} (${origin}) is not a regular file`);
     const mode = st.mode & 0o777;
-    if ((mode & 0o077) !== 0) {
+    if (checkPermissions && (mode & 0o077) !== 0) {
       const octal = mode.toString(8).padStart(4, '0');
       throw new UsageError(
         `permissions ${octal} for the token file ${path} are too open: it must not be accessible by ` +
@@ -325,7 +340,7 @@ export function readTokenFile(path: string, origin = '--token-file'): string {
 }
 
 export function resolveToken(source: TokenSource, env: CliEnv): string {
-  if (source.kind === 'file') return readTokenFile(source.path, source.origin);
+  if (source.kind === 'file') return readTokenFile(source.path, source.origin, source.checkPermissions);
   const token = (env.FIREZONE_TOKEN ?? '').trim();
   if (!TOKEN_CHARS.test(token)) {
     throw new UsageError('FIREZONE_TOKEN holds characters a token cannot have (printable ASCII, no spaces)');
