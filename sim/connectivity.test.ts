@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildIcmpEcho, isPacketError, parseIpAddress, parseIpPacket } from '../src-engine/packet/index.js';
-import { buildWorld, type World, type WorldOptions } from './world.js';
+import { buildWorld, roamClient, type World, type WorldOptions } from './world.js';
 
 const ip = (text: string): Uint8Array => parseIpAddress(text)!;
 
@@ -136,4 +136,23 @@ describe('simulation: connectivity', () => {
     // The resource is gone from the client: no route, nothing sent.
     expect(w.client.state.resourceList().map((r) => r.resource.id)).not.toContain(w.lanResource);
   });
+
+  scenario(
+    'the client roams to a new address: the flow recovers within seconds',
+    { clientNat: 'cone' },
+    10,
+    (w) => {
+      expect(new Set(pingUntil(w, 2, 10_000)).size).toBeGreaterThanOrEqual(2);
+      roamClient(w, '192.168.1.77', 'client-router');
+      const roamedAt = w.portal.now();
+      let recoveredAt: number | undefined;
+      for (let seq = 3000; seq < 3200 && recoveredAt === undefined; seq++) {
+        w.client.send(ping(w, '10.20.1.5', seq));
+        w.run(100);
+        if (replies(w).includes(seq)) recoveredAt = w.portal.now();
+      }
+      expect(recoveredAt, 'never recovered after roaming').toBeDefined();
+      expect(recoveredAt! - roamedAt).toBeLessThanOrEqual(3_000);
+    },
+  );
 });

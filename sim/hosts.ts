@@ -28,7 +28,7 @@ interface Common {
 
 abstract class SimPeerHost implements SimHost, Participant, Common {
   readonly node: Node;
-  readonly address: TransportAddress;
+  address: TransportAddress;
   /** Log lines at warn level or above: a simulation fails on any it did not expect. */
   readonly problems: string[] = [];
   protected relayIds = new Set<string>();
@@ -38,7 +38,7 @@ abstract class SimPeerHost implements SimHost, Participant, Common {
     ip: string,
     protected readonly net: SimNetwork,
     protected readonly portal: SimPortal,
-    random: Random,
+    protected readonly random: Random,
   ) {
     this.address = { address: ip, port: 52625 };
     this.node = new Node({
@@ -50,6 +50,17 @@ abstract class SimPeerHost implements SimHost, Participant, Common {
     });
     this.node.setHostAddresses([this.address], portal.now());
   }
+
+  /** The host got a new address (roaming): its sockets now send from it. */
+  moveTo(ip: string, router: string | undefined): void {
+    this.address = { address: ip, port: this.address.port };
+    this.net.attach(this, ip, router);
+    this.node.setHostAddresses([this.address], this.portal.now());
+    this.onNetworkChange(this.portal.now());
+    this.pump(this.portal.now());
+  }
+
+  protected onNetworkChange(_now: number): void {}
 
   get publicKey(): string {
     return Buffer.from(this.node.publicKey).toString('base64');
@@ -180,6 +191,13 @@ export class SimClient extends SimPeerHost {
 
   protected onTunnelPacket(connection: string, packet: Uint8Array): void {
     this.state.handleTunnelPacket(connection, packet);
+  }
+
+  /** As ClientRuntime: a session reset with a new key (PROTOCOL.md §3.3). */
+  protected override onNetworkChange(now: number): void {
+    this.node.reset(this.random.fill(new Uint8Array(32)), now);
+    this.state.resetConnections();
+    this.link.setPublicKey(this.publicKey);
   }
 
   protected linkHasEvents(): boolean {

@@ -113,3 +113,10 @@ export function buildWorld(options: WorldOptions): World {
     run: (ms) => portal.advanceBy(ms),
   };
 }
+
+/** Moves the client to a new address behind its router (a new DHCP lease, another Wi-Fi). */
+export function roamClient(w: World, newIp: string, router: string | undefined): void {
+  const old = w.client.address.address;
+  w.net.detach(old);
+  w.client.moveTo(newIp, router);
+}

@@ -67,6 +67,9 @@ export interface ClientStatus {
   readonly drops: Record<string, number>;
 }
 
+/** How often the host's addresses are compared with the last seen ones. */
+const NETWORK_POLL_MS = 1_000;
+
 export class ClientRuntime {
   private readonly node: Node;
   private readonly state: ClientState;
@@ -78,6 +81,8 @@ export class ClientRuntime {
   private applying: Promise<void> = Promise.resolve();
   private relayIds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private networkWatch: NodeJS.Timeout | undefined;
+  private lastHostAddresses = '';
   private stopped = false;
   private readonly signedOutListeners: ((reason: string) => void)[] = [];
   private readonly fatalListeners: ((error: Error) => void)[] = [];
@@ -122,6 +127,10 @@ export class ClientRuntime {
     );
     this.driver.start();
     this.refreshHostAddresses();
+    // Roaming: a new address (another network, a new lease) means new host candidates; the ICE
+    // agents then find a working pair again while the tunnel's inner addresses stay the same.
+    this.networkWatch = setInterval(() => this.refreshHostAddresses(), NETWORK_POLL_MS);
+    this.networkWatch.unref();
     this.session.start();
   }
 
@@ -129,6 +138,7 @@ export class ClientRuntime {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.networkWatch);
     this.driver.stop();
     this.options.tun.close();
     await this.session.stop();
@@ -163,6 +173,19 @@ export class ClientRuntime {
       const address = p === undefined ? undefined : canonicalTransportAddress(ip, p);
       if (address) addresses.push(address);
     }
+    const key = JSON.stringify(addresses);
+    if (key === this.lastHostAddresses) return;
+    if (this.lastHostAddresses !== '') {
+      this.options.logger.info('network changed: resetting the session', {
+        addresses: addresses.map((a) => a.address),
+      });
+      // Firezone's reset (PROTOCOL.md §3.3): new key, connections and allocations from scratch,
+      // and the portal told at once. Tunnel addresses stay, so TCP inside the tunnel survives.
+      this.node.reset(randomBytes(32), this.driver.now);
+      this.state.resetConnections();
+      this.session.setPublicKey(Buffer.from(this.node.publicKey).toString('base64'));
+    }
+    this.lastHostAddresses = key;
     this.node.setHostAddresses(addresses, this.driver.now);
     this.pump();
     this.driver.flush();
@@ -239,6 +262,17 @@ export class ClientRuntime {
     this.flushTun();
     for (let event = this.state.pollEvent(); event; event = this.state.pollEvent()) {
       if (event.type === 'interface') this.apply(event);
+      if (event.type === 'connection') {
+        const info = this.node.connectionInfo(event.gatewayId);
+        const fields = {
+          gateway: event.gatewayId,
+          ...(event.reason ? { reason: event.reason } : {}),
+          ...(info?.path ? { path: info.path.relayed ? 'relayed' : 'direct' } : {}),
+        };
+        if (event.state === 'failed') this.options.logger.info('connection to gateway failed', fields);
+        else this.options.logger.info(`connection to gateway ${event.state}`, fields);
+      }
+      if (event.type === 'site_offline') this.options.logger.info('site offline', { sites: event.siteIds });
       for (const listener of this.eventListeners) listener(event);
     }
     const at = this.state.pollTimeout();

@@ -124,6 +124,8 @@ export class ClientState {
   private readonly events: ClientEvent[] = [];
   private lastInterfaceJson = '';
   private actor: { name: string; email: string | null } | undefined;
+  /** Resources to ask for again after a session reset, once the portal sent `init`. */
+  private readonly reauthorize = new Set<string>();
 
   constructor(
     private readonly node: PeerNode,
@@ -144,6 +146,11 @@ export class ClientState {
         this.replaceResources(message.payload.resources, now);
         this.relays = [...message.payload.relays];
         this.emitInterface();
+        for (const resourceId of this.reauthorize) {
+          if (this.resources.has(resourceId) && !this.authorized.has(resourceId))
+            this.requestAuthorization(resourceId, now);
+        }
+        this.reauthorize.clear();
         return;
       }
       case 'config_changed':
@@ -209,6 +216,20 @@ export class ClientState {
   /** The relays the portal handed out (the driver gives them to the node's TURN allocations). */
   currentRelays(): readonly Relay[] {
     return this.relays;
+  }
+
+  /**
+   * After a session reset: every connection is gone (the node closed them), so every
+   * authorization is forgotten; the next packet to a resource asks the portal again.
+   */
+  resetConnections(): void {
+    // Flows in which we only receive (a download) send nothing that would ask again: re-request
+    // what was authorized as soon as the portal is back (its `init`).
+    for (const resourceId of this.authorized.keys()) this.reauthorize.add(resourceId);
+    for (const gateway of this.gateways.values()) gateway.buffer.clear();
+    this.gateways.clear();
+    this.authorized.clear();
+    this.pending.clear();
   }
 
   setInternetResourceEnabled(enabled: boolean, now: number): void {
@@ -460,6 +481,15 @@ export class ClientState {
     if (!pending.buffer.push(packet)) this.drop('pending_buffer_full');
     // At most one request per resource every 2 s while packets keep coming (§4.6 step 3).
     if (now - pending.lastRequest < AUTHORIZATION_RETRY_MS) return;
+    this.requestAuthorization(resourceId, now);
+  }
+
+  private requestAuthorization(resourceId: string, now: number): void {
+    let pending = this.pending.get(resourceId);
+    if (!pending) {
+      pending = { lastRequest: -Infinity, buffer: new PacketBuffer(PENDING_AUTHORIZATION_BUFFER) };
+      this.pending.set(resourceId, pending);
+    }
     pending.lastRequest = now;
     this.portalOut.push({
       event: 'request_authorization',
@@ -563,6 +593,11 @@ export class ClientState {
     gateway.buffer.clear();
     this.gateways.delete(gatewayId);
     this.node.closeConnection(gatewayId, now);
+    // Ask again at once, maybe for another gateway: a flow in which we only receive (a download)
+    // would otherwise send nothing that triggers a new request.
+    for (const resourceId of gateway.resources) {
+      if (this.resources.has(resourceId)) this.requestAuthorization(resourceId, now);
+    }
   }
 
   private rebuildRoutes(): void {

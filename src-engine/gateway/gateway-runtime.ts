@@ -54,6 +54,9 @@ export interface GatewayStatus {
   readonly forwarded: { fromClients: number; toClients: number; prohibited: number };
 }
 
+/** How often the host's addresses are compared with the last seen ones. */
+const NETWORK_POLL_MS = 1_000;
+
 export class GatewayRuntime {
   private readonly node: Node;
   private readonly state: GatewayState;
@@ -65,6 +68,8 @@ export class GatewayRuntime {
   private applying: Promise<void> = Promise.resolve();
   private relayIds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private networkWatch: NodeJS.Timeout | undefined;
+  private lastHostAddresses = '';
   private stopped = false;
   private readonly fatalListeners: ((error: Error) => void)[] = [];
   private readonly eventListeners: ((event: GatewayEvent) => void)[] = [];
@@ -107,6 +112,10 @@ export class GatewayRuntime {
     );
     this.driver.start();
     this.refreshHostAddresses();
+    // Roaming: a new address (another network, a new lease) means new host candidates; the ICE
+    // agents then find a working pair again while the tunnel's inner addresses stay the same.
+    this.networkWatch = setInterval(() => this.refreshHostAddresses(), NETWORK_POLL_MS);
+    this.networkWatch.unref();
     this.session.start();
   }
 
@@ -114,6 +123,7 @@ export class GatewayRuntime {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.networkWatch);
     this.driver.stop();
     this.options.tun.close();
     await this.session.stop();
@@ -137,6 +147,15 @@ export class GatewayRuntime {
       const address = port === undefined ? undefined : canonicalTransportAddress(ip, port);
       if (address) addresses.push(address);
     }
+    const key = JSON.stringify(addresses);
+    if (key === this.lastHostAddresses) return;
+    if (this.lastHostAddresses !== '') {
+      this.options.logger.info('network changed: new host addresses', {
+        addresses: addresses.map((a) => a.address),
+      });
+      this.session.reconnect();
+    }
+    this.lastHostAddresses = key;
     this.node.setHostAddresses(addresses, this.driver.now);
     this.pump();
     this.driver.flush();

@@ -32,6 +32,7 @@ import type { AgentFactory, AgentPort } from './agent-port.js';
 import {
   HANDSHAKE_SUPPRESS_MS,
   PEER_DEAD_AFTER_MS,
+  PEER_PROBE_AFTER_MS,
   RELAY_RETRY_MAX_MS,
   RELAY_RETRY_MS,
   MAX_QUEUED_BEFORE_PATH,
@@ -122,9 +123,9 @@ export interface NodeOptions {
 export class Node implements PeerNode {
   readonly drops = new Map<NodeDropReason, number>();
   private readonly c: CryptoBackend;
-  private readonly keys: { privateKey: Uint8Array; publicKey: Uint8Array };
-  private readonly localResponderHash: Uint8Array;
-  private readonly guard: HandshakeGuard;
+  private keys: { privateKey: Uint8Array; publicKey: Uint8Array };
+  private localResponderHash: Uint8Array;
+  private guard: HandshakeGuard;
   private readonly indices = new IndexTable<Connection>();
   private readonly connections = new Map<string, Connection>();
   private readonly byKey = new Map<string, Connection>();
@@ -151,6 +152,29 @@ export class Node implements PeerNode {
 
   get publicKey(): Uint8Array {
     return this.keys.publicKey;
+  }
+
+  /**
+   * A session reset after a network change (PROTOCOL.md §3.3, §5.11): a new static key, every
+   * connection closed (no events: the caller forgets its peers), every relay allocated afresh from
+   * the new address, and the server-reflexive candidates forgotten. The portal, told the new key,
+   * derives new per-pair secrets, so gateways set up fresh connections instead of reusing stale
+   * ones.
+   */
+  reset(privateKey: Uint8Array, now: number): void {
+    for (const id of [...this.connections.keys()]) this.closeConnection(id, now);
+    this.keys = { privateKey: Uint8Array.from(privateKey), publicKey: this.c.x25519PublicKey(privateKey) };
+    this.localResponderHash = responderHash(this.c, this.keys.publicKey);
+    this.guard = new HandshakeGuard(this.c, this.keys.publicKey);
+    this.srflx.clear();
+    for (const [id, relay] of this.relays) {
+      const turn = this.newTurnClient(relay.config, now);
+      if (turn) relay.turn = turn;
+      relay.relayed = [];
+      relay.retryAt = undefined;
+      relay.failures = 0;
+      this.drainTurn(id, now);
+    }
   }
 
   // ===========================================================================================
@@ -333,10 +357,15 @@ export class Node implements PeerNode {
     // A live peer answers consent checks every few seconds (and WireGuard keepalives): sending
     // into silence longer than that means it is gone. Failing now lets the client ask the portal
     // for another gateway within seconds, instead of after ICE's 30 s consent timeout.
-    if (now - connection.lastRx > PEER_DEAD_AFTER_MS) {
+    const silence = now - connection.lastRx;
+    if (silence > PEER_DEAD_AFTER_MS) {
       this.fail(connection, 'the peer stopped answering');
       return 'unknown_connection';
     }
+    // Silent for a while: ask the peer for an answer it must give at once (a handshake
+    // initiation; WireGuard itself sends at most one per 5 s), so a lossy but live path is told
+    // apart from a dead peer before the deadline.
+    if (silence > PEER_PROBE_AFTER_MS) this.collect(connection, connection.tunn.initiateHandshake(now), now);
     const r = connection.tunn.encapsulate(packet, this.out, now);
     this.collect(connection, r, now);
     return 'sent';

@@ -196,6 +196,15 @@ export class PortalSession<R extends PortalRole = PortalRole> {
     this.pump();
   }
 
+  /**
+   * The network changed (another address, another interface): the socket may be bound to an
+   * address that is gone and would take heartbeats (40 s) to notice. Reconnect now.
+   */
+  reconnect(): void {
+    this.core.reconnectNow(this.clock());
+    this.pump();
+  }
+
   on<E extends keyof PortalSessionEventMap<R>>(
     event: E,
     listener: Listener<PortalSessionEventMap<R>[E]>,

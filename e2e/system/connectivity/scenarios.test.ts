@@ -1,0 +1,117 @@
+/**
+ * Connectivity scenarios (`npm run test:system -- connectivity`): the real portal, coturn, headless
+ * gateways and the headless client in network namespaces with NAT, driven by ping, curl and
+ * status. Each scenario builds its own topology, and fails on any warning or error line of our
+ * processes that it does not expect.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { removeStale } from '../netns.js';
+import { HELLO, resourceBytesSha256 } from './resource-data.js';
+import { buildTopology, type ConnectivityTopology, type TopologyOptions } from './topology.js';
+import { RESOURCE_IP, System } from './system.js';
+
+/** Warnings that are expected in every run. */
+const EXPECTED: readonly RegExp[] = [
+  // Peers' host candidates on other private networks are unreachable through NAT: checks to them fail.
+  /unreachable host candidate/,
+  // The test portal speaks plain HTTP inside the namespaces.
+  /portal URL is not encrypted/,
+];
+
+let current: { topo: ConnectivityTopology; system: System } | undefined;
+
+afterEach(async (context) => {
+  const world = current;
+  current = undefined;
+  if (!world) return;
+  if (context.task.result?.state === 'fail') {
+    console.error(`--- logs of the failed scenario "${context.task.name}" ---\n${world.topo.logs(6000)}`);
+  }
+  await world.topo.destroy();
+});
+
+async function world(
+  options: TopologyOptions,
+  gateways = 1,
+): Promise<{ topo: ConnectivityTopology; system: System }> {
+  await removeStale();
+  const topo = await buildTopology({ ipv6: false, ...options, gateways: options.gateways ?? gateways });
+  const system = new System(topo);
+  current = { topo, system };
+  await system.start(gateways);
+  return current;
+}
+
+function expectNoWarnings(system: System, allowed: readonly RegExp[] = []): void {
+  expect(system.warnings([...EXPECTED, ...allowed])).toEqual([]);
+}
+
+describe('connectivity scenarios', () => {
+  it('direct path behind cone NAT: ping and curl a CIDR resource; status shows direct', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    const ping = await topo.ping(RESOURCE_IP, { count: 5, intervalS: 0.2, waitS: 3 });
+    expect(ping.received).toBeGreaterThanOrEqual(4);
+    const page = await topo.curl(`http://${RESOURCE_IP}/`, { timeoutMs: 10_000 });
+    expect(page.status).toBe(200);
+    expect(page.body).toBe(HELLO);
+    const status = await system.status();
+    expect(status.connections).toHaveLength(1);
+    expect(status.connections[0]).toMatchObject({ state: 'connected', path: { relayed: false } });
+    expect(status.connections[0]!.rttMs).toBeGreaterThan(0);
+    expectNoWarnings(system);
+  }, 120_000);
+
+  it('symmetric NAT on both sides: works through coturn; status shows relayed', async () => {
+    const { topo, system } = await world({ clientNat: 'symmetric', siteNat: 'symmetric' });
+    const ping = await topo.ping(RESOURCE_IP, { count: 8, intervalS: 0.25, waitS: 5 });
+    expect(ping.received).toBeGreaterThanOrEqual(5);
+    const page = await topo.curl(`http://${RESOURCE_IP}/`, { timeoutMs: 10_000 });
+    expect(page.body).toBe(HELLO);
+    const status = await system.status();
+    expect(status.connections[0]).toMatchObject({ state: 'connected', path: { relayed: true } });
+    expectNoWarnings(system);
+  }, 120_000);
+
+  it('20 % loss on the client link: a 10 MB download completes with the right checksum', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    // Connect first, then make the link lossy.
+    expect((await topo.ping(RESOURCE_IP, { count: 3, intervalS: 0.2, waitS: 3 })).received).toBeGreaterThan(
+      0,
+    );
+    // As netem on one side of the link: 20 % of what reaches the client (the download's data) is lost.
+    await topo.impair('client-lan', { lossPercent: 20, direction: 'down' });
+    const n = 10 * 1024 * 1024;
+    const download = await topo.curl(`http://${RESOURCE_IP}/bytes?n=${n}`, {
+      sha256: true,
+      timeoutMs: 170_000,
+    });
+    expect(download.bytes).toBe(n);
+    expect(download.sha256).toBe(resourceBytesSha256(n));
+    await topo.clearImpairment('client-lan');
+    expectNoWarnings(system);
+  }, 240_000);
+
+  it('the client roams to a new address mid-download: the same TCP connection survives', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    expect((await topo.ping(RESOURCE_IP, { count: 3, intervalS: 0.2, waitS: 3 })).received).toBeGreaterThan(
+      0,
+    );
+    const n = 20 * 1024 * 1024;
+    // A slow download (rate-limited on the resource side of the path) that is still running
+    // when the client's address changes.
+    await topo.impair('client-lan', { rateMbit: 20, direction: 'down' });
+    const download = topo.curl(`http://${RESOURCE_IP}/bytes?n=${n}`, { sha256: true, timeoutMs: 110_000 });
+    await delay(2_000);
+    const before = await system.status();
+    await topo.roamClient();
+    const result = await download;
+    expect(result.bytes).toBe(n);
+    expect(result.sha256).toBe(resourceBytesSha256(n));
+    const after = await system.status();
+    expect(after.portal.status).toBe('joined');
+    expect(before.connections[0]?.state).toBe('connected');
+    // The portal notes the client's new session (it reconnected from its new address).
+    expectNoWarnings(system, [/client device connected again/]);
+  }, 180_000);
+});
