@@ -18,7 +18,7 @@ export const RELAY_RTT_TOLERANCE = 1.5;
  * 5 s ± 20 %, nor to the handshake probes below) for this long while we send it data is taken for gone (PROTOCOL.md §5.6 fails a
  * connection 2 s after ICE reports it disconnected; consent alone would take 30 s).
  */
-export const PEER_DEAD_AFTER_MS = 8_000;
+export const PEER_DEAD_AFTER_MS = 6_000;
 /** Silence after which sending data also sends a handshake initiation, to make the peer answer. */
 export const PEER_PROBE_AFTER_MS = 2_000;
 /** A lost or failed allocation is tried again after this, doubling per failure up to the max. */

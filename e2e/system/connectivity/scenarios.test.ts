@@ -8,8 +8,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeStale } from '../netns.js';
 import { HELLO, resourceBytesSha256 } from './resource-data.js';
-import { buildTopology, type ConnectivityTopology, type TopologyOptions } from './topology.js';
-import { RESOURCE_IP, System } from './system.js';
+import { ADDRESSES, buildTopology, type ConnectivityTopology, type TopologyOptions } from './topology.js';
+import { FORBIDDEN_IP, RESOURCE_B_IP, RESOURCE_IP, System } from './system.js';
 
 /** Warnings that are expected in every run. */
 const EXPECTED: readonly RegExp[] = [
@@ -112,6 +112,90 @@ describe('connectivity scenarios', () => {
     expect(after.portal.status).toBe('joined');
     expect(before.connections[0]?.state).toBe('connected');
     // The portal notes the client's new session (it reconnected from its new address).
-    expectNoWarnings(system, [/client device connected again/]);
+    expectNoWarnings(system, [
+      /client device connected again/,
+      /portal connection lost; reconnecting.*(ENETUNREACH|EADDRNOTAVAIL)/,
+    ]);
   }, 180_000);
+
+  it('two gateways: flows spread over both; one killed, its traffic moves to the other within 10 s', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'none' }, 2);
+    // Both resources asked for at once: the portal balances them over the two gateways.
+    const [a, b] = await Promise.all([
+      topo.ping(RESOURCE_IP, { count: 5, intervalS: 0.2, waitS: 3 }),
+      topo.ping(RESOURCE_B_IP, { count: 5, intervalS: 0.2, waitS: 3 }),
+    ]);
+    expect(a.received).toBeGreaterThan(0);
+    expect(b.received).toBeGreaterThan(0);
+    const status = await system.status();
+    const gatewayOf = (name: string): string | undefined =>
+      status.resources.find((r) => r.name === name)?.gatewayId;
+    expect(status.connections).toHaveLength(2);
+    expect(gatewayOf('Resources A')).not.toBe(gatewayOf('Resources B'));
+
+    // Kill the gateway serving resource A (the site is not NATed here, so the path's remote
+    // address names the gateway host); keep pinging A until replies come back.
+    const serving = gatewayOf('Resources A')!;
+    const remote = status.connections.find((c) => c.id === serving)?.path?.remote ?? '';
+    const victim = [1, 2].find((i) => remote.startsWith(`${ADDRESSES.gateway(i).ipv4}:`));
+    expect(victim, `no gateway host at ${remote}`).toBeDefined();
+    const killedAt = Date.now();
+    await topo.killAll(topo.gateway(victim!));
+    let movedAfterMs: number | undefined;
+    while (Date.now() - killedAt < 20_000 && movedAfterMs === undefined) {
+      const p = await topo.ping(RESOURCE_IP, { count: 1, waitS: 1 });
+      if (p.received > 0) movedAfterMs = Date.now() - killedAt;
+    }
+    expect(movedAfterMs, 'traffic never moved to the other gateway').toBeDefined();
+    expect(movedAfterMs!).toBeLessThanOrEqual(10_000);
+    const after = await system.status();
+    expect(after.resources.find((r) => r.name === 'Resources A')?.gatewayId).not.toBe(serving);
+    expectNoWarnings(system, [/portal connection lost/, /gateway did not acknowledge/]);
+  }, 150_000);
+
+  it('a policy removed from the portal config: access ends within 2 s', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    expect((await topo.ping(RESOURCE_IP, { count: 3, intervalS: 0.2, waitS: 3 })).received).toBeGreaterThan(
+      0,
+    );
+    const changedAt = Date.now();
+    await system.setLanPolicy(false);
+    let endedAfterMs: number | undefined;
+    while (Date.now() - changedAt < 10_000 && endedAfterMs === undefined) {
+      const p = await topo.ping(RESOURCE_IP, { count: 1, waitS: 0.3 });
+      if (p.received === 0) endedAfterMs = Date.now() - changedAt;
+    }
+    expect(endedAfterMs, 'access never ended').toBeDefined();
+    expect(endedAfterMs!).toBeLessThanOrEqual(2_000);
+    // It stays ended, and the client no longer lists or routes the resource.
+    expect((await topo.ping(RESOURCE_IP, { count: 3, intervalS: 0.2, waitS: 1 })).received).toBe(0);
+    const status = await system.status();
+    expect(status.resources.map((r) => r.name)).not.toContain('Resources A');
+    expect(status.interface?.routes).not.toContain('10.203.0.0/26');
+    expectNoWarnings(system);
+  }, 120_000);
+
+  it('a resource the user has no policy for: no route, no flow, nothing reaches it', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    // Count every packet that arrives for the forbidden address on the resource host.
+    await topo.resourceHost.nft(
+      `table inet fz_probe {\n chain input {\n  type filter hook input priority 0;\n  ip daddr ${FORBIDDEN_IP} counter\n }\n}\n`,
+    );
+    const status = await system.status();
+    expect(status.resources.map((r) => r.name)).not.toContain('Forbidden');
+    expect(status.interface?.routes.some((r) => r.startsWith('10.203.0.128'))).toBe(false);
+    expect((await topo.ping(FORBIDDEN_IP, { count: 3, intervalS: 0.2, waitS: 1 })).received).toBe(0);
+    // Even forced into the tunnel by a route of our own, the client engine sends it nowhere.
+    const tun = status.interface
+      ? (await topo.client.exec('ip', ['-o', 'link'])).stdout.match(/tun-fzclient/)?.[0]
+      : undefined;
+    expect(tun).toBe('tun-fzclient');
+    await topo.client.ip('route', 'add', `${FORBIDDEN_IP}/32`, 'dev', 'tun-fzclient');
+    expect((await topo.ping(FORBIDDEN_IP, { count: 3, intervalS: 0.2, waitS: 1 })).received).toBe(0);
+    const counter = await topo.resourceHost.exec('nft', ['list', 'table', 'inet', 'fz_probe']);
+    expect(counter.stdout).toMatch(/counter packets 0 bytes 0/);
+    expect((await system.status()).drops.no_route).toBeGreaterThan(0);
+    expect((await system.status()).connections).toHaveLength(0);
+    expectNoWarnings(system);
+  }, 120_000);
 });

@@ -11,14 +11,17 @@ import { hashPassword } from '../../../src-portal/passwords.js';
 import { readStatus } from '../../../src-client/status.js';
 import type { ClientStatus } from '../../../src-engine/client/client-runtime.js';
 import type { NsProcess } from '../netns.js';
-import { ADDRESSES, SUBNETS, type ConnectivityTopology } from './topology.js';
+import { ADDRESSES, type ConnectivityTopology } from './topology.js';
 
 export const PORTAL_PORT = 8080;
 export const PORTAL_URL = `http://${ADDRESSES.portal.ipv4}:${PORTAL_PORT}`;
 export const GATEWAY_TOKEN = 'system-test-gateway-token-0001';
+/** In resource A (10.203.0.0/26): the resource host's main address. */
 export const RESOURCE_IP = '10.203.0.50';
-/** A CIDR resource nobody has a policy for: nothing may reach it. */
-export const FORBIDDEN_RESOURCE = '10.203.0.128/25';
+/** In resource B (10.203.0.64/26): a second address of the resource host. */
+export const RESOURCE_B_IP = '10.203.0.100';
+/** In the resource nobody has a policy for (10.203.0.128/25): nothing may reach it. */
+export const FORBIDDEN_IP = '10.203.0.200';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 const TSX_LOADER = new URL('../../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
@@ -65,16 +68,24 @@ sites:
     gateway_tokens:
       - token: ${GATEWAY_TOKEN}
 resources:
-  - { name: Resources LAN, type: cidr, address: ${SUBNETS.resources.ipv4.replace('/24', '/25')}, site: HQ }
-  - { name: Forbidden, type: cidr, address: ${FORBIDDEN_RESOURCE}, site: HQ }
+  - { name: Resources A, type: cidr, address: 10.203.0.0/26, site: HQ }
+  - { name: Resources B, type: cidr, address: 10.203.0.64/26, site: HQ }
+  - { name: Forbidden, type: cidr, address: 10.203.0.128/25, site: HQ }
 policies:
-${lanPolicy ? '  - { group: engineering, resource: Resources LAN }\n' : '  []\n'}relays:
+${lanPolicy ? '  - { group: engineering, resource: Resources A }\n' : ''}  - { group: engineering, resource: Resources B }
+relays:
 ${relay ? `  - { name: relay-1, urls: ["turn:${relay.address}:3478"], secret: ${relay.secret} }` : '  []'}
 dns:
   upstream_do53: [10.203.0.50]
 `,
       { mode: 0o600 },
     );
+  }
+
+  /** Rewrites the portal's config (the portal watches it and reloads within a second). */
+  async setLanPolicy(enabled: boolean): Promise<void> {
+    (this.options as { lanPolicy?: boolean }).lanPolicy = enabled;
+    await this.writeConfig();
   }
 
   async startPortal(): Promise<void> {
@@ -173,6 +184,10 @@ dns:
   }
 
   async start(gateways = 1): Promise<void> {
+    // Resources B and Forbidden live on the resource host too, under further addresses.
+    for (const ip of [RESOURCE_B_IP, FORBIDDEN_IP]) {
+      await this.topo.resourceHost.ip('addr', 'add', `${ip}/24`, 'dev', 'eth0');
+    }
     await this.startPortal();
     for (let i = 1; i <= gateways; i++) await this.startGateway(i);
     await this.startClient();
