@@ -497,4 +497,84 @@ describe('client and gateway cores', () => {
       invalid_packet: 1,
     });
   });
+
+  it('serves many clients at once, each only for its own authorizations', () => {
+    const net = new MemoryPeerNetwork();
+    const gatewayId = GW[0]!;
+    const gatewayNode = net.node(gatewayId, Buffer.alloc(32, 10));
+    const gateway = new GatewayState(gatewayNode);
+    const now = 1_000_000;
+    gateway.handlePortalMessage(
+      gatewayMessage('init', {
+        interface: { ipv4: '100.64.0.10', ipv6: 'fd00:2021:1111::10' },
+        config: { ipv4_masquerade_enabled: true, ipv6_masquerade_enabled: true },
+        relays: [],
+        account_slug: 'acme',
+        authorizations: [],
+        flow_logs: { api_url: 'https://example.invalid', upload_interval_secs: 0, upload_batch_size: 0 },
+      }),
+      now,
+    );
+    const clients = Array.from({ length: 50 }, (_, i) => {
+      const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      const v4 = `100.64.1.${i + 1}`;
+      const node = net.node(id, Buffer.alloc(32, 100 + i));
+      // Even clients may reach LAN, odd ones Web.
+      const resource = resources[i % 2]!;
+      gateway.handlePortalMessage(
+        gatewayMessage('create_authorization', {
+          ref: `ref-${i}`,
+          resource: {
+            id: resource.id,
+            type: 'cidr',
+            address: resource.address,
+            name: resource.name,
+            filters: resource.filters,
+          },
+          client: {
+            id,
+            public_key: Buffer.alloc(32, 100 + i).toString('base64'),
+            preshared_key: KEY(7),
+            ipv4: v4,
+            ipv6: `fd00:2021:1111::1:${i + 1}`,
+          },
+          client_ice_credentials: CREDS.client,
+          gateway_ice_credentials: CREDS.gateway,
+          expires_at: Math.floor(now / 1000) + 3600,
+          flow_logs_ingest_token: 'x.y.z',
+        }),
+        now,
+      );
+      return { id, v4, node };
+    });
+    expect(gateway.clientList()).toHaveLength(50);
+    const g = { tun: [] as Uint8Array[] };
+    for (const [i, c] of clients.entries()) {
+      const lan = buildUdpPacket({
+        src: ip(c.v4),
+        dst: ip('10.20.1.5'),
+        srcPort: 1,
+        dstPort: 53,
+      }) as Uint8Array;
+      const web = buildTcpPacket({
+        src: ip(c.v4),
+        dst: ip('10.30.0.7'),
+        srcPort: 40000,
+        dstPort: 443,
+        flags: 0x02,
+      }) as Uint8Array;
+      gateway.handleTunnelPacket(c.id, lan, now);
+      gateway.handleTunnelPacket(c.id, web, now);
+      for (let p = gateway.pollTunPacket(); p; p = gateway.pollTunPacket()) g.tun.push(p);
+      expect(g.tun).toHaveLength(i + 1);
+    }
+    expect(gateway.drops.get('not_authorized')).toBe(50);
+    // Replies: from LAN to a LAN client is let through, to a Web-only client it is not.
+    const reply = (to: string): Uint8Array =>
+      buildUdpPacket({ src: ip('10.20.1.5'), dst: ip(to), srcPort: 53, dstPort: 1 }) as Uint8Array;
+    gateway.handleTunPacket(reply(clients[4]!.v4), now);
+    expect(gateway.drops.get('source_not_authorized')).toBeUndefined();
+    gateway.handleTunPacket(reply(clients[5]!.v4), now);
+    expect(gateway.drops.get('source_not_authorized')).toBe(1);
+  });
 });
