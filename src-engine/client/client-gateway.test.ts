@@ -403,11 +403,12 @@ describe('client and gateway cores', () => {
     w.alive.delete(GW[0]!);
     w.clientNode.fail(GW[0]!, 'ICE timeout');
     w.client.drainNode(w.now);
+    // The failure itself asks again at once, without naming the failed gateway as preferred.
     w.client.handleTunPacket(udpTo('10.20.1.5', 53, 2), w.now);
     const request = w.client.pollPortalMessage();
     expect(request).toMatchObject({
       event: 'request_authorization',
-      payload: { connected_gateway_ids: [GW[0]] },
+      payload: { connected_gateway_ids: [] },
     });
     portalFromClient(w, request!.event, request!.payload);
     w.pump();

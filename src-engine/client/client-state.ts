@@ -20,6 +20,7 @@ import { contains, RoutingTable } from '../tunnel/routing-table.js';
 import { parseCidr, type Cidr } from '../datapath/allowed-ips.js';
 import {
   AUTHORIZATION_RETRY_MS,
+  FAILED_GATEWAY_AVOID_MS,
   CLIENT_TUNNEL_ROUTES,
   OFFLINE_SITE_RESET_MS,
   PENDING_AUTHORIZATION_BUFFER,
@@ -124,6 +125,8 @@ export class ClientState {
   private readonly events: ClientEvent[] = [];
   private lastInterfaceJson = '';
   private actor: { name: string; email: string | null } | undefined;
+  /** Gateways whose connection failed → until when they are not named as preferred. */
+  private readonly failedGateways = new Map<string, number>();
   /** Resources to ask for again after a session reset, once the portal sent `init`. */
   private readonly reauthorize = new Set<string>();
 
@@ -493,19 +496,30 @@ export class ClientState {
     pending.lastRequest = now;
     this.portalOut.push({
       event: 'request_authorization',
-      payload: { resource_id: resourceId, connected_gateway_ids: this.preferredGateways(resourceId) },
+      payload: { resource_id: resourceId, connected_gateway_ids: this.preferredGateways(resourceId, now) },
     });
   }
 
   /** §5.12: the resource's gateway first, then connected ones, then every other known, by id. */
-  private preferredGateways(resourceId: string): string[] {
+  private preferredGateways(resourceId: string, now: number): string[] {
     const current = this.authorized.get(resourceId);
     const connected = [...this.gateways.values()]
       .filter((g) => g.connected)
       .map((g) => g.id)
       .sort();
-    const others = [...this.knownGateways].filter((id) => id !== current && !connected.includes(id)).sort();
+    const others = [...this.knownGateways]
+      .filter((id) => id !== current && !connected.includes(id) && !this.recentlyFailed(id, now))
+      .sort();
     return [...(current ? [current] : []), ...connected.filter((id) => id !== current), ...others];
+  }
+
+  /** A gateway whose connection failed lately is not offered as preferred (so another is tried). */
+  private recentlyFailed(gatewayId: string, now: number): boolean {
+    const until = this.failedGateways.get(gatewayId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.failedGateways.delete(gatewayId);
+    return false;
   }
 
   private sendToGateway(gateway: GatewayState, packet: Uint8Array, now: number): void {
@@ -589,6 +603,7 @@ export class ClientState {
   private forgetGateway(gatewayId: string, now: number): void {
     const gateway = this.gateways.get(gatewayId);
     if (!gateway) return;
+    this.failedGateways.set(gatewayId, now + FAILED_GATEWAY_AVOID_MS);
     for (const resourceId of gateway.resources) this.authorized.delete(resourceId);
     gateway.buffer.clear();
     this.gateways.delete(gatewayId);

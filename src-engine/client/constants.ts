@@ -13,3 +13,5 @@ export const OFFLINE_SITE_RESET_MS = 5 * 60_000;
  * addresses). DNS-resource proxy ranges and sentinels join them with DNS resources.
  */
 export const CLIENT_TUNNEL_ROUTES: readonly string[] = ['100.64.0.0/11', 'fd00:2021:1111::/107'];
+/** After its connection failed, a gateway is left out of `connected_gateway_ids` this long. */
+export const FAILED_GATEWAY_AVOID_MS = 60_000;
