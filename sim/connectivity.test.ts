@@ -27,6 +27,13 @@ function ping(w: World, dst: string, seq: number): Uint8Array {
   }) as Uint8Array;
 }
 
+/** The gateway the client's LAN flow goes to (its connection id). */
+function servingGateway(w: World): string {
+  const gateway = w.client.state.gatewayList()[0];
+  if (!gateway) throw new Error('the client has no gateway');
+  return gateway.id;
+}
+
 function replies(w: World): number[] {
   return w.client.tun.flatMap((packet) => {
     const p = parseIpPacket(packet);
@@ -153,6 +160,80 @@ describe('simulation: connectivity', () => {
       }
       expect(recoveredAt, 'never recovered after roaming').toBeDefined();
       expect(recoveredAt! - roamedAt).toBeLessThanOrEqual(3_000);
+    },
+  );
+
+  scenario(
+    'symmetric NAT on both sides: the flow goes through the relay',
+    { clientNat: 'symmetric', siteNat: 'symmetric' },
+    12,
+    (w) => {
+      expect(new Set(pingUntil(w, 3, 10_000)).size).toBeGreaterThanOrEqual(3);
+      const info = w.client.node.connectionInfo(servingGateway(w));
+      expect(info?.state).toBe('connected');
+      expect(info?.path?.relayed).toBe(true);
+      expect(w.relay!.server.stats.allocations).toBeGreaterThanOrEqual(2);
+      expect(w.relay!.server.stats.toPeers).toBeGreaterThan(0);
+    },
+  );
+
+  scenario(
+    // The relay forgets every allocation, permission, channel and nonce. The client notices the
+    // silence, fails the connection and asks for a new one; its ChannelBinds meet 437 (after a
+    // 438 for the old nonce), so both ends allocate again and connect through the new relay
+    // candidates.
+    'the relay restarts while the flow is relayed: it recovers within 30 s',
+    { clientNat: 'symmetric', siteNat: 'symmetric' },
+    12,
+    (w) => {
+      expect(new Set(pingUntil(w, 2, 10_000)).size).toBeGreaterThanOrEqual(2);
+      expect(w.client.node.connectionInfo(servingGateway(w))?.path?.relayed).toBe(true);
+      const allocationsBefore = w.relay!.server.stats.allocations;
+      w.relay!.restart();
+      expect(w.relay!.server.allocationCount).toBe(0);
+      const restartedAt = w.portal.now();
+      let recoveredAt: number | undefined;
+      for (let seq = 4000; seq < 4300 && recoveredAt === undefined; seq++) {
+        w.client.send(ping(w, '10.20.1.5', seq));
+        w.run(100);
+        if (replies(w).includes(seq)) recoveredAt = w.portal.now();
+      }
+      expect(recoveredAt, 'pings never resumed after the relay restarted').toBeDefined();
+      expect(recoveredAt! - restartedAt).toBeLessThanOrEqual(30_000);
+      // Both ends allocated again on the rebooted relay, the flow is still relayed, and it stays
+      // up: the new allocations are kept (not replaced by a late retry of the lost ones).
+      expect(w.relay!.server.stats.allocations - allocationsBefore).toBeGreaterThanOrEqual(2);
+      expect(w.client.node.connectionInfo(servingGateway(w))?.path?.relayed).toBe(true);
+      const missing: number[] = [];
+      for (let seq = 5000; seq < 5080; seq++) {
+        w.client.send(ping(w, '10.20.1.5', seq));
+        w.run(250);
+        if (!replies(w).includes(seq)) missing.push(seq);
+      }
+      expect(missing, 'pings lost in the 20 s after recovery').toEqual([]);
+    },
+  );
+
+  scenario(
+    'cone NAT on both sides with a relay present: the path is direct',
+    { clientNat: 'cone', siteNat: 'cone' },
+    12,
+    (w) => {
+      expect(new Set(pingUntil(w, 3, 10_000)).size).toBeGreaterThanOrEqual(3);
+      const info = w.client.node.connectionInfo(servingGateway(w));
+      expect(info?.state).toBe('connected');
+      expect(info?.path?.relayed).toBe(false);
+      expect(w.relay!.server.stats.allocations).toBeGreaterThanOrEqual(2);
+    },
+  );
+
+  scenario(
+    'no relay: symmetric NAT on both sides cannot connect',
+    { clientNat: 'symmetric', siteNat: 'symmetric', relay: false },
+    3,
+    (w) => {
+      expect(w.relay).toBeUndefined();
+      expect(pingUntil(w, 1, 5_000)).toEqual([]);
     },
   );
 });

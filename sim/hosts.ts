@@ -15,6 +15,7 @@ import { SimPortalLink } from '../src-portal/sim/sim-link.js';
 import type { Participant, SimPortal } from '../src-portal/sim/sim-portal.js';
 import type { SimHost, SimNetwork } from './network.js';
 import type { Random } from './random.js';
+import { TurnServer } from './turn-server.js';
 
 const crypto = defaultBackend();
 export const SIM_CLIENT_UA = 'Debian/12 headless-client/0.1.0 (x86_64; 6.1.0)';
@@ -47,6 +48,11 @@ abstract class SimPeerHost implements SimHost, Participant, Common {
       createAgent: iceAgentFactory({ random: (out) => void random.fill(out) }),
       random: () => random.next(),
       stunRandom: (out) => void random.fill(out),
+      // WireGuard's TAI64N timestamps from the virtual clock too: with the real one a tunnel set
+      // up again seconds later in virtual time may carry a timestamp only microseconds newer (or
+      // rounded to the same), and whether the peer takes it for a replay would depend on how fast
+      // the machine runs the simulation.
+      wallClock: () => portal.now(),
     });
     this.node.setHostAddresses([this.address], portal.now());
   }
@@ -304,5 +310,58 @@ export class SimGateway extends SimPeerHost {
 
   protected coreHandleTimeout(now: number): void {
     this.state.handleTimeout(now);
+  }
+}
+
+/**
+ * A TURN relay (the sans-IO `TurnServer`, coturn-like) on a public address of the network. The
+ * network routes by IP, so datagrams to any port of the relay's IP — its listening port and every
+ * relayed port it allocates — reach this host; the server itself drops those for ports it does
+ * not serve. Its answers and relayed data leave from the address the server names (the listening
+ * address, or a relayed one), and its expiry timers run as a participant of the portal's clock.
+ */
+export class SimRelay implements SimHost, Participant {
+  readonly server: TurnServer;
+
+  constructor(
+    readonly name: string,
+    readonly address: TransportAddress,
+    secret: string,
+    private readonly net: SimNetwork,
+    portal: SimPortal,
+    random: Random,
+  ) {
+    this.server = new TurnServer({
+      addresses: [address],
+      secret,
+      random: (out) => void random.fill(out),
+    });
+    net.attach(this, address.address);
+    portal.addParticipant(this);
+  }
+
+  receive(from: TransportAddress, to: TransportAddress, payload: Uint8Array, now: number): void {
+    this.server.handleInput(payload, from, to, now);
+    this.flush(now);
+  }
+
+  pollTimeout(): number | undefined {
+    return this.server.pollTimeout();
+  }
+
+  handleTimeout(now: number): void {
+    this.server.handleTimeout(now);
+    this.flush(now);
+  }
+
+  /** A reboot: every allocation, permission, channel and nonce is gone. */
+  restart(): void {
+    this.server.restart();
+  }
+
+  private flush(now: number): void {
+    for (let t = this.server.pollTransmit(); t; t = this.server.pollTransmit()) {
+      this.net.send(t.from, t.to, t.payload, now);
+    }
   }
 }

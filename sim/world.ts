@@ -8,7 +8,7 @@ import { EXAMPLE_IDS, exampleCatalog } from '../src-portal/sim/example-catalog.j
 import { SimPortal } from '../src-portal/sim/sim-portal.js';
 import type { Catalog } from '../src-portal/signalling/catalog.js';
 import { SimNetwork, type Impairment, type NatType } from './network.js';
-import { SimClient, SimGateway } from './hosts.js';
+import { SimClient, SimGateway, SimRelay } from './hosts.js';
 import { Random } from './random.js';
 
 export interface WorldOptions {
@@ -18,8 +18,18 @@ export interface WorldOptions {
   readonly siteNat?: NatType | 'none';
   readonly clientImpairment?: Impairment;
   readonly latencyMs?: number;
+  /**
+   * A TURN relay at RELAY_ADDRESS, the catalog's relay pointing at it (default true). Without it
+   * the catalog has no relay and only direct paths exist.
+   */
+  readonly relay?: boolean;
+  /** One-way delay of every frame between a client or gateway and the portal (default 20 ms). */
+  readonly portalLatencyMs?: number;
   readonly catalog?: (catalog: Catalog) => Catalog;
 }
+
+/** Where the simulated relay listens: a public address, as coturn's `listening-ip`/`listening-port`. */
+export const RELAY_ADDRESS = { address: '192.0.2.20', port: 3478 } as const;
 
 export interface World {
   readonly random: Random;
@@ -27,6 +37,8 @@ export interface World {
   readonly net: SimNetwork;
   readonly client: SimClient;
   readonly gateways: SimGateway[];
+  /** The relay, when the world has one. */
+  readonly relay: SimRelay | undefined;
   readonly lanResource: string;
   /** Runs the whole system for `ms` of virtual time. */
   run(ms: number): void;
@@ -66,11 +78,38 @@ export function echoResource(packet: Uint8Array): Uint8Array | undefined {
 
 export function buildWorld(options: WorldOptions): World {
   const random = new Random(options.seed);
-  const base = exampleCatalog();
-  const catalog = options.catalog ? options.catalog(base) : { ...base, relays: [] };
-  const portal = new SimPortal({ catalog, seed: options.seed, latencyMs: 20 });
+  const withRelay = options.relay ?? true;
+  const example = exampleCatalog();
+  // The example's relay, moved to the simulated relay's address; its secret is the relay's.
+  const base: Catalog = {
+    ...example,
+    relays: withRelay
+      ? example.relays.map((r) => ({
+          ...r,
+          addresses: [{ ip: RELAY_ADDRESS.address, port: RELAY_ADDRESS.port }],
+        }))
+      : [],
+  };
+  const catalog = options.catalog ? options.catalog(base) : base;
+  const portal = new SimPortal({ catalog, seed: options.seed, latencyMs: options.portalLatencyMs ?? 20 });
   const net = new SimNetwork(random, options.latencyMs ?? 10);
   portal.addParticipant(net);
+
+  // Its own generator, so adding the relay leaves the other hosts' random draws as they were.
+  const relayEntry = catalog.relays.find((r) =>
+    r.addresses.some((a) => a.ip === RELAY_ADDRESS.address && a.port === RELAY_ADDRESS.port),
+  );
+  const relay =
+    withRelay && relayEntry
+      ? new SimRelay(
+          'relay-1',
+          RELAY_ADDRESS,
+          relayEntry.secret,
+          net,
+          portal,
+          new Random(`${options.seed}|relay`),
+        )
+      : undefined;
 
   const clientRouter = options.clientNat && options.clientNat !== 'none' ? 'client-router' : undefined;
   if (clientRouter)
@@ -109,6 +148,7 @@ export function buildWorld(options: WorldOptions): World {
     net,
     client,
     gateways,
+    relay,
     lanResource: EXAMPLE_IDS.lan,
     run: (ms) => portal.advanceBy(ms),
   };

@@ -753,6 +753,9 @@ export class Node implements PeerNode {
         }
         case 'relay_candidates':
           relay.relayed = [...e.addresses];
+          // The TURN client allocated again by itself (after a 437): a retry scheduled when the
+          // old allocation was lost would now throw the new one away.
+          relay.retryAt = undefined;
           relay.failures = 0;
           relay.lastError = undefined;
           for (const connection of this.connections.values()) {
