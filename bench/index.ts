@@ -7,6 +7,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   crypto: async () => (await import('./crypto.js')).run(),
   handshake: async () => (await import('./handshake.js')).run(),
   throughput: async () => (await import('./throughput.js')).run(),
+  setup: async () => (await import('./setup.js')).run(),
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
