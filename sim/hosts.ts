@@ -334,6 +334,8 @@ export class SimRelay implements SimHost, Participant {
     this.server = new TurnServer({
       addresses: [address],
       secret,
+      // The portal hands out coturn's TURN REST credentials: only that scheme is accepted here.
+      passwordSchemes: ['coturn'],
       random: (out) => void random.fill(out),
     });
     net.attach(this, address.address);
