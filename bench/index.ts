@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   handshake: async () => (await import('./handshake.js')).run(),
   throughput: async () => (await import('./throughput.js')).run(),
   setup: async () => (await import('./setup.js')).run(),
+  dns: async () => (await import('./dns.js')).run(),
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
