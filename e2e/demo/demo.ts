@@ -1,13 +1,15 @@
 /**
- * `npm run demo`: the system as far as it exists, live on this machine. Today that is our
+ * `npm run demo`: the system as far as it exists, live on this machine, in four parts. 1: our
  * WireGuard (a Node process over UDP) talking to Debian's wireguard-go in another network
  * namespace: the handshake, ICMP echoes through the tunnel in both directions, and both peers'
- * byte counters once a second. Later issues grow it into client + gateway + portal.
+ * byte counters once a second. 2: our engine as a TUN interface the kernel routes through. 3: the
+ * dev portal's signalling with a scripted sign-in. 4: the whole system (portal, coturn, gateway,
+ * client behind NAT) reaching a resource, directly and through the relay.
  *
  * DEMO_SECONDS (default 20) sets how long the live echo part runs; DEMO_PORTAL_SECONDS (default
- * 120) how long the dev portal stays up at the end so its sign-in page can be opened in a browser
- * (on DEMO_PORTAL_PORT, default 8080, loopback only). Ctrl-C stops early. Namespaces and
- * processes are removed either way.
+ * 120) how long the dev portal of part 3 stays up at the end so its sign-in page can be opened in
+ * a browser (on DEMO_PORTAL_PORT, default 8080, loopback only). Ctrl-C stops early. Namespaces
+ * and processes are removed either way.
  */
 import { runPortalDemo } from '../portal/demo.js';
 import { NetnsHarness } from '../system/netns.js';
@@ -20,6 +22,7 @@ import {
   type Topology,
 } from '../wg-peer/topology.js';
 import { startTunTopology } from '../wg-tunnel/topology.js';
+import { runWholeSystemDemo } from './whole-system.js';
 
 const seconds = Number(process.env.DEMO_SECONDS ?? 20);
 /** How long the dev portal stays up at the end for a person to try its sign-in page (Ctrl-C ends it). */
@@ -128,14 +131,32 @@ async function main(): Promise<void> {
   console.log(
     'a client and a gateway session sign in, join, get a flow authorised and relay ICE candidates.',
   );
+  // Part 4 runs while the portal of part 3 is still up, before it waits for a person at the end.
+  let wholeSystemDone = false;
+  const part4 = async (): Promise<boolean> => {
+    if (stopping) return false;
+    console.log(
+      '\nPart 4: the whole system. The real dev portal, coturn, a headless gateway and the headless',
+    );
+    console.log(
+      'client in namespaces behind NAT routers; the client reaches a CIDR resource through the gateway.',
+    );
+    wholeSystemDone = await runWholeSystemDemo();
+    return wholeSystemDone && !stopping;
+  };
+  const options = { seconds: portalSeconds, beforeHold: part4 };
   try {
-    await runPortalDemo({ port: Number(process.env.DEMO_PORTAL_PORT ?? 8080), seconds: portalSeconds });
+    await runPortalDemo({ port: Number(process.env.DEMO_PORTAL_PORT ?? 8080), ...options });
   } catch (err) {
     if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
     console.log('(port 8080 is taken; the portal takes a free port instead)');
-    await runPortalDemo({ port: 0, seconds: portalSeconds });
+    await runPortalDemo({ port: 0, ...options });
   }
-  console.log('demo ok');
+  if (wholeSystemDone) console.log('demo ok');
+  else {
+    console.log('demo stopped early (Ctrl-C)');
+    process.exitCode = 130;
+  }
 }
 
 try {

@@ -95,7 +95,18 @@ function nextMessage<R extends 'client' | 'gateway', E extends string>(
   });
 }
 
-export async function runPortalDemo(options: { port: number; seconds: number | undefined }): Promise<void> {
+export interface PortalDemoOptions {
+  port: number;
+  /** How long the portal stays up after the scripted part (undefined: until Ctrl-C; 0: not at all). */
+  seconds: number | undefined;
+  /**
+   * Run after the scripted part while the portal is still up, before it waits for a person
+   * (`npm run demo` runs its later parts here); resolving to false skips the wait.
+   */
+  beforeHold?: () => Promise<boolean>;
+}
+
+export async function runPortalDemo(options: PortalDemoOptions): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fz-portal-demo-'));
   const portal = await DevPortal.start({
     configFile: CONFIG,
@@ -109,9 +120,8 @@ export async function runPortalDemo(options: { port: number; seconds: number | u
     const slug = portal.currentConfig.catalog.account.slug;
     const base = portal.url;
     console.log(`dev portal on ${base}  (GET ${base}/healthz → ${(await fetch(`${base}/healthz`)).status})`);
-    console.log(
-      `open in a browser: ${base}/${slug}?as=gui-client&nonce=${randomBytes(32).toString('hex')}&state=${randomBytes(32).toString('hex')}`,
-    );
+    const signInUrl = `${base}/${slug}?as=gui-client&nonce=${randomBytes(32).toString('hex')}&state=${randomBytes(32).toString('hex')}`;
+    console.log(`open in a browser: ${signInUrl}`);
     console.log(`  (user ${DEMO_EMAIL}, password "${DEMO_PASSWORD}")\n`);
 
     const token = await scriptedSignIn(base, slug);
@@ -182,7 +192,12 @@ export async function runPortalDemo(options: { port: number; seconds: number | u
     await Promise.all([toGateway, toClient]);
     console.log('ICE candidates relayed both ways');
 
+    if (options.beforeHold && !(await options.beforeHold())) return;
     if (options.seconds === 0) return;
+    if (options.beforeHold) {
+      console.log(`\nThe dev portal of part 3 is still up on ${base}; open in a browser: ${signInUrl}`);
+      console.log(`  (user ${DEMO_EMAIL}, password "${DEMO_PASSWORD}")`);
+    }
     console.log(
       `\nportal keeps running${options.seconds ? ` for ${options.seconds} s` : ''}; open the sign-in URL above. Ctrl-C stops.`,
     );
