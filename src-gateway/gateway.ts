@@ -75,7 +75,7 @@ function isAbortError(err: unknown): boolean {
   return err instanceof Error && err.name === 'AbortError';
 }
 
-export async function runGateway(options: GatewayOptions, runtime?: GatewayRuntime): Promise<number> {
+export async function runGateway(options: GatewayOptions, runtime: GatewayRuntime): Promise<number> {
   const log = redactingLogger(options.logger, () => [options.token]);
   const host =
     options.host ??
@@ -129,8 +129,7 @@ export async function runGateway(options: GatewayOptions, runtime?: GatewayRunti
     }
 
     if (!stop.signal.aborted) {
-      const impl = runtime ?? (await import('./tun-only-runtime.js')).tunOnlyRuntime;
-      await runRuntime(impl, options, log, stop, options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, (err) => {
+      await runRuntime(runtime, options, log, stop, options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, (err) => {
         if (fatal === undefined) fatal = err;
       });
     }
