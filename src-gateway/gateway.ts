@@ -129,9 +129,16 @@ export async function runGateway(options: GatewayOptions, runtime: GatewayRuntim
     }
 
     if (!stop.signal.aborted) {
-      await runRuntime(runtime, options, log, stop, options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, (err) => {
-        if (fatal === undefined) fatal = err;
-      });
+      await runRuntime(
+        runtime,
+        options,
+        log,
+        stop,
+        options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+        (err) => {
+          if (fatal === undefined) fatal = err;
+        },
+      );
     }
 
     const tornDown = await tearDown(host, log);
