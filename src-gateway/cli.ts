@@ -8,12 +8,13 @@
  * Exit codes: 0 stopped by a signal, 1 fatal error, 2 usage or configuration error.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { endpointFor } from '../src-engine/portal/session.js';
+import { readTokenFile as readTokenFileChecked, TOKEN_CHARS } from '../src-engine/platform/token-file.js';
 import { redactingLogger } from '../src-engine/portal/log.js';
 import { engineRuntime } from './engine-runtime.js';
 import { runGateway, type GatewayHost, type GatewayRuntime } from './gateway.js';
@@ -29,9 +30,6 @@ import {
 export const DEFAULT_TUN_NAME = 'tun-firezone';
 export const DEFAULT_STATE_DIR = '/var/lib/fz-gateway';
 export const ID_FILE = 'id';
-const MAX_TOKEN_FILE_BYTES = 64 * 1024;
-/** Tokens travel in an HTTP header: visible ASCII only (as the portal session checks). */
-const TOKEN_CHARS = /^[\x21-\x7e]{1,4096}$/;
 const DEVICE_ID_CHARS = /^[\x21-\x7e]{1,255}$/;
 
 export const USAGE = `fz-gateway: the headless gateway. Joins the portal as a gateway of its site and forwards the
@@ -282,60 +280,12 @@ export function parseCli(argv: readonly string[], env: CliEnv): CliCommand {
   };
 }
 
-/**
- * Reads a token file the way ssh reads a private key: it must be a regular file owned by root
- * or by us and (unless `checkPermissions` is off) not accessible by group or others. The token
- * is never part of a message.
- */
+/** The shared token-file reader (`src-engine/platform/token-file.ts`), its errors as usage errors. */
 export function readTokenFile(path: string, origin = '--token-file', checkPermissions = true): string {
-  let fd: number;
   try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
+    return readTokenFileChecked(path, origin, checkPermissions);
   } catch (err) {
-    throw new UsageError(`cannot read the token file ${path} (${origin}): ${(err as Error).message}`);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new UsageError(`the token file ${path} (${origin}) is not a regular file`);
-    const mode = st.mode & 0o777;
-    if (checkPermissions && (mode & 0o077) !== 0) {
-      const octal = mode.toString(8).padStart(4, '0');
-      throw new UsageError(
-        `permissions ${octal} for the token file ${path} are too open: it must not be accessible by ` +
-          `group or others (chmod 600 ${path})`,
-      );
-    }
-    const euid = process.geteuid?.() ?? 0;
-    if (st.uid !== 0 && st.uid !== euid) {
-      throw new UsageError(
-        `the token file ${path} is owned by uid ${st.uid}: it must belong to root or to the user running the gateway`,
-      );
-    }
-    if (st.size > MAX_TOKEN_FILE_BYTES)
-      throw new UsageError(`the token file ${path} is too large to be a token`);
-    const buf = Buffer.alloc(MAX_TOKEN_FILE_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const n = readSync(fd, buf, length, buf.length - length, null);
-      if (n === 0) break;
-      length += n;
-      if (length > MAX_TOKEN_FILE_BYTES)
-        throw new UsageError(`the token file ${path} is too large to be a token`);
-    }
-    const token = buf.subarray(0, length).toString('utf8').trim();
-    buf.fill(0);
-    if (token === '') throw new UsageError(`the token file ${path} (${origin}) is empty`);
-    if (!TOKEN_CHARS.test(token)) {
-      throw new UsageError(
-        `the token file ${path} (${origin}) holds characters a token cannot have (one line of printable ASCII expected)`,
-      );
-    }
-    return token;
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError(`cannot read the token file ${path} (${origin}): ${(err as Error).message}`);
-  } finally {
-    closeSync(fd);
+    throw new UsageError((err as Error).message);
   }
 }
 

@@ -13,7 +13,8 @@ export class TokenFileError extends Error {
   override readonly name = 'TokenFileError';
 }
 
-export function readTokenFile(path: string, origin = '--token-file'): string {
+/** `checkPermissions: false` is for files whose access a service manager controls (systemd credentials). */
+export function readTokenFile(path: string, origin = '--token-file', checkPermissions = true): string {
   let fd: number;
   try {
     fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
@@ -24,7 +25,7 @@ export function readTokenFile(path: string, origin = '--token-file'): string {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new TokenFileError(`the token file ${path} (${origin}) is not a regular file`);
     const mode = st.mode & 0o777;
-    if ((mode & 0o077) !== 0) {
+    if (checkPermissions && (mode & 0o077) !== 0) {
       throw new TokenFileError(
         `permissions ${mode.toString(8).padStart(4, '0')} for the token file ${path} are too open: it must ` +
           `not be accessible by group or others (chmod 600 ${path})`,
