@@ -7,14 +7,15 @@
 import { randomBytes } from 'node:crypto';
 import type { CryptoBackend } from '../wireguard/crypto/backend.js';
 import type { UdpTransport } from '../datapath/udp.js';
-import { createBatch, type PacketBatch } from '../tun/batch.js';
+import type { PacketBatch } from '../tun/batch.js';
+import { TunWriter } from '../tun/tun-writer.js';
+import { HostAddressWatch } from '../platform/host-address-watch.js';
 import type { TunDevice } from '../tun/device.js';
 import { PortalSession } from '../portal/session.js';
 import type { Logger } from '../portal/log.js';
 import type { SessionState } from '../portal/session-core.js';
 import type { ClientIngressMessage } from '../portal/messages/index.js';
 import type { UserAgentParts } from '../portal/user-agent.js';
-import { canonicalTransportAddress, type TransportAddress } from '../ice/transport-address.js';
 import { Node, type ConnectionInfo } from '../node/node.js';
 import { relayConfigs } from '../node/relay-config.js';
 import { NodeDriver } from '../node/node-driver.js';
@@ -75,20 +76,21 @@ export class ClientRuntime {
   private readonly state: ClientState;
   private readonly session: PortalSession<'client'>;
   private readonly driver: NodeDriver;
-  private readonly tunOut: PacketBatch = createBatch(64, 2048);
-  private tunOutCount = 0;
+  private readonly tunOut: TunWriter;
+  private readonly hostWatch: HostAddressWatch;
   private iface: ClientInterfaceConfig | undefined;
   private applying: Promise<void> = Promise.resolve();
   private relayIds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private networkWatch: NodeJS.Timeout | undefined;
-  private lastHostAddresses = '';
   private stopped = false;
   private readonly signedOutListeners: ((reason: string) => void)[] = [];
   private readonly fatalListeners: ((error: Error) => void)[] = [];
   private readonly eventListeners: ((event: ClientEvent) => void)[] = [];
 
   constructor(private readonly options: ClientRuntimeOptions) {
+    this.tunOut = new TunWriter(options.tun);
+    this.hostWatch = new HostAddressWatch(options.transports, options.hostAddresses);
     const privateKey = randomBytes(32);
     this.node = new Node({ crypto: options.crypto, privateKey, createAgent: options.createAgent });
     this.state = new ClientState(this.node, { internetResourceEnabled: options.internetResource ?? false });
@@ -165,17 +167,9 @@ export class ClientRuntime {
 
   /** The network changed (roaming): new host candidates; connections re-check their paths. */
   refreshHostAddresses(): void {
-    const port = (v6: boolean): number | undefined =>
-      this.options.transports.find((t) => t.localAddress.includes(':') === v6)?.localPort;
-    const addresses: TransportAddress[] = [];
-    for (const ip of this.options.hostAddresses()) {
-      const p = port(ip.includes(':'));
-      const address = p === undefined ? undefined : canonicalTransportAddress(ip, p);
-      if (address) addresses.push(address);
-    }
-    const key = JSON.stringify(addresses);
-    if (key === this.lastHostAddresses) return;
-    if (this.lastHostAddresses !== '') {
+    const { addresses, changed, first } = this.hostWatch.read();
+    if (!changed && !first) return;
+    if (changed) {
       this.options.logger.info('network changed: resetting the session', {
         addresses: addresses.map((a) => a.address),
       });
@@ -185,7 +179,6 @@ export class ClientRuntime {
       this.state.resetConnections();
       this.session.setPublicKey(Buffer.from(this.node.publicKey).toString('base64'));
     }
-    this.lastHostAddresses = key;
     this.node.setHostAddresses(addresses, this.driver.now);
     this.pump();
     this.driver.flush();
@@ -255,11 +248,9 @@ export class ClientRuntime {
       this.session.send(out.event as never, out.payload as never);
     }
     for (let packet = this.state.pollTunPacket(); packet; packet = this.state.pollTunPacket()) {
-      if (this.tunOutCount === this.tunOut.capacity) this.flushTun();
-      this.tunOut.buffer.set(packet, this.tunOutCount * this.tunOut.slotSize);
-      this.tunOut.lengths[this.tunOutCount++] = packet.length;
+      this.tunOut.push(packet);
     }
-    this.flushTun();
+    this.tunOut.flush();
     for (let event = this.state.pollEvent(); event; event = this.state.pollEvent()) {
       if (event.type === 'interface') this.apply(event);
       if (event.type === 'connection') {
@@ -286,12 +277,6 @@ export class ClientRuntime {
         Math.max(0, at - now),
       );
     }
-  }
-
-  private flushTun(): void {
-    if (this.tunOutCount === 0) return;
-    this.options.tun.write(this.tunOut, this.tunOutCount);
-    this.tunOutCount = 0;
   }
 
   private apply(event: Extract<ClientEvent, { type: 'interface' }>): void {

@@ -6,14 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import type { CryptoBackend } from '../wireguard/crypto/backend.js';
 import type { UdpTransport } from '../datapath/udp.js';
-import { createBatch, type PacketBatch } from '../tun/batch.js';
+import type { PacketBatch } from '../tun/batch.js';
+import { TunWriter } from '../tun/tun-writer.js';
+import { HostAddressWatch } from '../platform/host-address-watch.js';
 import type { TunDevice } from '../tun/device.js';
 import { PortalSession } from '../portal/session.js';
 import type { Logger } from '../portal/log.js';
 import type { SessionState } from '../portal/session-core.js';
 import type { GatewayIngressMessage } from '../portal/messages/index.js';
 import type { UserAgentParts } from '../portal/user-agent.js';
-import { canonicalTransportAddress, type TransportAddress } from '../ice/transport-address.js';
 import { Node, type ConnectionInfo } from '../node/node.js';
 import { NodeDriver } from '../node/node-driver.js';
 import { toWallClock } from '../node/connection-info.js';
@@ -62,19 +63,20 @@ export class GatewayRuntime {
   private readonly state: GatewayState;
   private readonly session: PortalSession<'gateway'>;
   private readonly driver: NodeDriver;
-  private readonly tunOut: PacketBatch = createBatch(64, 2048);
-  private tunOutCount = 0;
+  private readonly tunOut: TunWriter;
+  private readonly hostWatch: HostAddressWatch;
   private iface: GatewayInterfaceConfig | undefined;
   private applying: Promise<void> = Promise.resolve();
   private relayIds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private networkWatch: NodeJS.Timeout | undefined;
-  private lastHostAddresses = '';
   private stopped = false;
   private readonly fatalListeners: ((error: Error) => void)[] = [];
   private readonly eventListeners: ((event: GatewayEvent) => void)[] = [];
 
   constructor(private readonly options: GatewayRuntimeOptions) {
+    this.tunOut = new TunWriter(options.tun);
+    this.hostWatch = new HostAddressWatch(options.transports, options.hostAddresses);
     this.node = new Node({
       crypto: options.crypto,
       privateKey: options.privateKey ?? randomBytes(32),
@@ -139,23 +141,14 @@ export class GatewayRuntime {
   }
 
   refreshHostAddresses(): void {
-    const addresses: TransportAddress[] = [];
-    for (const ip of this.options.hostAddresses()) {
-      const port = this.options.transports.find(
-        (t) => t.localAddress.includes(':') === ip.includes(':'),
-      )?.localPort;
-      const address = port === undefined ? undefined : canonicalTransportAddress(ip, port);
-      if (address) addresses.push(address);
-    }
-    const key = JSON.stringify(addresses);
-    if (key === this.lastHostAddresses) return;
-    if (this.lastHostAddresses !== '') {
+    const { addresses, changed, first } = this.hostWatch.read();
+    if (!changed && !first) return;
+    if (changed) {
       this.options.logger.info('network changed: new host addresses', {
         addresses: addresses.map((a) => a.address),
       });
       this.session.reconnect();
     }
-    this.lastHostAddresses = key;
     this.node.setHostAddresses(addresses, this.driver.now);
     this.pump();
     this.driver.flush();
@@ -216,11 +209,9 @@ export class GatewayRuntime {
       this.session.send(out.event as never, out.payload as never);
     }
     for (let packet = this.state.pollTunPacket(); packet; packet = this.state.pollTunPacket()) {
-      if (this.tunOutCount === this.tunOut.capacity) this.flushTun();
-      this.tunOut.buffer.set(packet, this.tunOutCount * this.tunOut.slotSize);
-      this.tunOut.lengths[this.tunOutCount++] = packet.length;
+      this.tunOut.push(packet);
     }
-    this.flushTun();
+    this.tunOut.flush();
     for (let event = this.state.pollEvent(); event; event = this.state.pollEvent()) {
       if (event.type === 'interface') {
         const config = { ipv4: event.ipv4, ipv6: event.ipv6, routes: event.routes };
@@ -245,12 +236,6 @@ export class GatewayRuntime {
         Math.min(Math.max(0, at - now), 2 ** 31 - 1),
       );
     }
-  }
-
-  private flushTun(): void {
-    if (this.tunOutCount === 0) return;
-    this.options.tun.write(this.tunOut, this.tunOutCount);
-    this.tunOutCount = 0;
   }
 
   private fatal(error: Error): void {
