@@ -19,11 +19,12 @@ export interface RouteEntry<T> {
 }
 
 const CACHE_SIZE = 1024;
+const PROTOCOL_INDEX: Record<L4Protocol, number> = { tcp: 0, udp: 1, icmp: 2, other: 3 };
 
 export class RoutingTable<T> {
   private v4: RouteEntry<T>[] = [];
   private v6: RouteEntry<T>[] = [];
-  private readonly cache = new Map<string, RouteEntry<T> | null>();
+  private readonly cache = new Map<number | string, RouteEntry<T> | null>();
 
   get size(): number {
     return this.v4.length + this.v6.length;
@@ -59,7 +60,12 @@ export class RoutingTable<T> {
   }
 
   lookup(address: Uint8Array, protocol: L4Protocol): RouteEntry<T> | undefined {
-    const key = `${protocol}|${Buffer.from(address.buffer, address.byteOffset, address.length).toString('hex')}`;
+    // IPv4 keys are numbers (no string built per packet on the hot path); IPv6 ones are text.
+    const key =
+      address.length === 4
+        ? (((address[0]! << 24) | (address[1]! << 16) | (address[2]! << 8) | address[3]!) >>> 0) * 4 +
+          PROTOCOL_INDEX[protocol]
+        : `${protocol}|${Buffer.from(address.buffer, address.byteOffset, address.length).toString('hex')}`;
     const cached = this.cache.get(key);
     if (cached !== undefined) return cached ?? undefined;
     let best: RouteEntry<T> | undefined;
