@@ -11,6 +11,7 @@ import { iceAgentFactory } from '../src-engine/node/ice-agent-adapter.js';
 import { relayConfigs } from '../src-engine/node/relay-config.js';
 import type { TransportAddress } from '../src-engine/ice/transport-address.js';
 import type { ClientIngressMessage, GatewayIngressMessage } from '../src-engine/portal/messages/index.js';
+import type { SessionEvent } from '../src-engine/portal/session-core.js';
 import { SimPortalLink } from '../src-portal/sim/sim-link.js';
 import type { Participant, SimPortal } from '../src-portal/sim/sim-portal.js';
 import type { SimHost, SimNetwork } from './network.js';
@@ -20,6 +21,15 @@ import { TurnServer } from './turn-server.js';
 const crypto = defaultBackend();
 export const SIM_CLIENT_UA = 'Debian/12 headless-client/0.1.0 (x86_64; 6.1.0)';
 export const SIM_GATEWAY_UA = 'Debian/12 gateway/0.1.0 (x86_64; 6.1.0)';
+
+/** What the sim drives of ClientState and GatewayState alike. */
+interface SimCore {
+  handlePortalMessage(message: never, now: number): void;
+  drainNode(now: number): void;
+  pollPortalMessage(): { event: string; payload: Record<string, unknown> } | undefined;
+  pollTunPacket(): Uint8Array | undefined;
+  pollEvent(): unknown;
+}
 
 interface Common {
   readonly name: string;
@@ -119,6 +129,48 @@ abstract class SimPeerHost implements SimHost, Participant, Common {
     }
   }
 
+  /**
+   * Drains the portal link into the core and the core into the link, the TUN (`onTunPacket`,
+   * which says whether it caused more work) and the network, until nothing moves.
+   */
+  protected pumpCore(
+    now: number,
+    link: {
+      pollEvent(): SessionEvent<'client' | 'gateway'> | undefined;
+      send(event: never, payload: never): boolean;
+    },
+    core: SimCore,
+    onTunPacket: (packet: Uint8Array) => boolean,
+  ): void {
+    for (let round = 0; round < 50; round++) {
+      let busy = false;
+      for (let e = link.pollEvent(); e; e = link.pollEvent()) {
+        busy = true;
+        if (e.type === 'message') {
+          const message = e.message as ClientIngressMessage | GatewayIngressMessage;
+          core.handlePortalMessage(message as never, now);
+          if (message.event === 'init') this.syncRelays(message.payload.relays, [], true, now);
+          if (message.event === 'relays_presence')
+            this.syncRelays(message.payload.connected, message.payload.disconnected_ids, false, now);
+        } else if (e.type === 'warning' || e.type === 'invalid_message' || e.type === 'push_failed') {
+          this.problems.push(`${this.name}: portal ${e.type}: ${JSON.stringify(e)}`);
+        }
+      }
+      core.drainNode(now);
+      for (let out = core.pollPortalMessage(); out; out = core.pollPortalMessage()) {
+        busy = true;
+        link.send(out.event as never, out.payload as never);
+      }
+      for (let p = core.pollTunPacket(); p; p = core.pollTunPacket()) busy = onTunPacket(p) || busy;
+      // Interface changes have no OS to apply to in the simulation.
+      while (core.pollEvent()) {
+        /* drained */
+      }
+      this.flushNode(now);
+      if (!busy) break;
+    }
+  }
+
   abstract pump(now: number): void;
   protected abstract linkHasEvents(): boolean;
   protected abstract onTunnelPacket(connection: string, packet: Uint8Array, now: number): void;
@@ -167,32 +219,10 @@ export class SimClient extends SimPeerHost {
   }
 
   pump(now: number): void {
-    for (let round = 0; round < 50; round++) {
-      let busy = false;
-      for (let e = this.link.pollEvent(); e; e = this.link.pollEvent()) {
-        busy = true;
-        if (e.type === 'message') {
-          const message = e.message as ClientIngressMessage;
-          this.state.handlePortalMessage(message, now);
-          if (message.event === 'init') this.syncRelays(message.payload.relays, [], true, now);
-          if (message.event === 'relays_presence')
-            this.syncRelays(message.payload.connected, message.payload.disconnected_ids, false, now);
-        } else if (e.type === 'warning' || e.type === 'invalid_message' || e.type === 'push_failed') {
-          this.problems.push(`${this.name}: portal ${e.type}: ${JSON.stringify(e)}`);
-        }
-      }
-      this.state.drainNode(now);
-      for (let out = this.state.pollPortalMessage(); out; out = this.state.pollPortalMessage()) {
-        busy = true;
-        this.link.send(out.event as never, out.payload as never);
-      }
-      for (let p = this.state.pollTunPacket(); p; p = this.state.pollTunPacket()) this.tun.push(p);
-      for (let ev = this.state.pollEvent(); ev; ev = this.state.pollEvent()) {
-        /* interface changes have no OS to apply to in the simulation */
-      }
-      this.flushNode(now);
-      if (!busy) break;
-    }
+    this.pumpCore(now, this.link, this.state, (packet) => {
+      this.tun.push(packet);
+      return false;
+    });
   }
 
   protected onTunnelPacket(connection: string, packet: Uint8Array): void {
@@ -263,37 +293,12 @@ export class SimGateway extends SimPeerHost {
   }
 
   pump(now: number): void {
-    for (let round = 0; round < 50; round++) {
-      let busy = false;
-      for (let e = this.link.pollEvent(); e; e = this.link.pollEvent()) {
-        busy = true;
-        if (e.type === 'message') {
-          const message = e.message as GatewayIngressMessage;
-          this.state.handlePortalMessage(message, now);
-          if (message.event === 'init') this.syncRelays(message.payload.relays, [], true, now);
-          if (message.event === 'relays_presence')
-            this.syncRelays(message.payload.connected, message.payload.disconnected_ids, false, now);
-        } else if (e.type === 'warning' || e.type === 'invalid_message' || e.type === 'push_failed') {
-          this.problems.push(`${this.name}: portal ${e.type}: ${JSON.stringify(e)}`);
-        }
-      }
-      this.state.drainNode(now);
-      for (let out = this.state.pollPortalMessage(); out; out = this.state.pollPortalMessage()) {
-        busy = true;
-        this.link.send(out.event as never, out.payload as never);
-      }
-      for (let p = this.state.pollTunPacket(); p; p = this.state.pollTunPacket()) {
-        busy = true;
-        this.forwarded.push(p);
-        const reply = this.resource(p);
-        if (reply) this.state.handleTunPacket(reply, now);
-      }
-      for (let ev = this.state.pollEvent(); ev; ev = this.state.pollEvent()) {
-        /* no OS to configure */
-      }
-      this.flushNode(now);
-      if (!busy) break;
-    }
+    this.pumpCore(now, this.link, this.state, (packet) => {
+      this.forwarded.push(packet);
+      const reply = this.resource(packet);
+      if (reply) this.state.handleTunPacket(reply, now);
+      return true;
+    });
   }
 
   protected onTunnelPacket(connection: string, packet: Uint8Array, now: number): void {
