@@ -27,7 +27,13 @@ import {
   sameTransportAddress,
   type TransportAddress,
 } from '../ice/transport-address.js';
-import type { ConnectionSetup, NodeEvent, PeerNode, SendOutcome } from '../tunnel/peer-node.js';
+import {
+  sameSetup,
+  type ConnectionSetup,
+  type NodeEvent,
+  type PeerNode,
+  type SendOutcome,
+} from '../tunnel/peer-node.js';
 import type { AgentFactory, AgentPort } from './agent-port.js';
 import {
   HANDSHAKE_SUPPRESS_MS,
@@ -818,19 +824,5 @@ function sameRelay(a: RelayConfig, b: RelayConfig): boolean {
     a.password === b.password &&
     a.servers.length === b.servers.length &&
     a.servers.every((s, i) => sameTransportAddress(s, b.servers[i]))
-  );
-}
-
-function sameSetup(a: ConnectionSetup, b: ConnectionSetup): boolean {
-  const eq = (x: Uint8Array, y: Uint8Array): boolean =>
-    x.length === y.length && x.every((v, i) => v === y[i]);
-  return (
-    a.role === b.role &&
-    eq(a.remotePublicKey, b.remotePublicKey) &&
-    eq(a.presharedKey, b.presharedKey) &&
-    a.localCredentials.username === b.localCredentials.username &&
-    a.localCredentials.password === b.localCredentials.password &&
-    a.remoteCredentials.username === b.remoteCredentials.username &&
-    a.remoteCredentials.password === b.remoteCredentials.password
   );
 }

@@ -5,7 +5,13 @@
  * connection back with the same keys; packets then go straight to the peer's inbox. It checks
  * what the real node checks: matching static keys, PSK and ICE credentials on both ends.
  */
-import type { ConnectionSetup, NodeEvent, PeerNode, SendOutcome } from './peer-node.js';
+import {
+  sameSetup,
+  type ConnectionSetup,
+  type NodeEvent,
+  type PeerNode,
+  type SendOutcome,
+} from './peer-node.js';
 
 interface MemoryConnection {
   readonly setup: ConnectionSetup;
@@ -119,18 +125,6 @@ export class MemoryPeerNode implements PeerNode {
   private candidate(): string {
     return `candidate:1 1 udp 2130706431 ${this.name} 52625 typ host`;
   }
-}
-
-function sameSetup(a: ConnectionSetup, b: ConnectionSetup): boolean {
-  return (
-    a.role === b.role &&
-    equal(a.remotePublicKey, b.remotePublicKey) &&
-    equal(a.presharedKey, b.presharedKey) &&
-    a.localCredentials.username === b.localCredentials.username &&
-    a.localCredentials.password === b.localCredentials.password &&
-    a.remoteCredentials.username === b.remoteCredentials.username &&
-    a.remoteCredentials.password === b.remoteCredentials.password
-  );
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -44,3 +44,18 @@ export interface PeerNode {
   encapsulate(id: string, packet: Uint8Array, now: number): SendOutcome;
   pollEvent(): NodeEvent | undefined;
 }
+
+/** Whether two set-ups are the same (the portal's derived secrets): the connection is reused. */
+export function sameSetup(a: ConnectionSetup, b: ConnectionSetup): boolean {
+  const eq = (x: Uint8Array, y: Uint8Array): boolean =>
+    x.length === y.length && x.every((v, i) => v === y[i]);
+  return (
+    a.role === b.role &&
+    eq(a.remotePublicKey, b.remotePublicKey) &&
+    eq(a.presharedKey, b.presharedKey) &&
+    a.localCredentials.username === b.localCredentials.username &&
+    a.localCredentials.password === b.localCredentials.password &&
+    a.remoteCredentials.username === b.remoteCredentials.username &&
+    a.remoteCredentials.password === b.remoteCredentials.password
+  );
+}
