@@ -49,6 +49,8 @@ requirements=(
   "chromium chromium"
   "7za p7zip-full"
   "dig dnsutils"
+  # the upstream DNS servers of the DNS-resource scenarios (dnsmasq-base: no service starts).
+  "dnsmasq dnsmasq-base"
   "curl curl"
   "ping iputils-ping"
   "ps procps"

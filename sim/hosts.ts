@@ -225,8 +225,8 @@ export class SimClient extends SimPeerHost {
     });
   }
 
-  protected onTunnelPacket(connection: string, packet: Uint8Array): void {
-    this.state.handleTunnelPacket(connection, packet);
+  protected onTunnelPacket(connection: string, packet: Uint8Array, now: number): void {
+    this.state.handleTunnelPacket(connection, packet, now);
   }
 
   /** As ClientRuntime: a session reset with a new key (PROTOCOL.md §3.3). */

@@ -84,6 +84,7 @@ describe('headless client command line', () => {
           ipv6: 'fd00:2021:1111::2',
           routes: [],
           upstreamDns: [],
+          dnsServers: ['100.100.111.1'],
           searchDomain: null,
         },
         resources: [
@@ -115,6 +116,7 @@ describe('headless client command line', () => {
           },
         ],
         relays: [],
+        dns: { sentinels: ['100.100.111.1'], localAnswers: 3, forwarded: 2, failures: 0, names: [] },
         drops: {},
       },
       11_000,

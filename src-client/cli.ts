@@ -16,6 +16,11 @@ import { ClientRuntime } from '../src-engine/client/client-runtime.js';
 import { iceAgentFactory } from '../src-engine/node/ice-agent-adapter.js';
 import { hostAddresses } from '../src-engine/platform/host-addresses.js';
 import { LinuxInterface } from '../src-engine/platform/linux-interface.js';
+import {
+  createDnsControl,
+  parseNameservers,
+  type DnsMethodChoice,
+} from '../src-engine/platform/dns-control.js';
 import { readTokenFile, TOKEN_CHARS } from '../src-engine/platform/token-file.js';
 import { openUdpSockets } from '../src-engine/platform/udp-sockets.js';
 import { LOG_LEVELS, redactingLogger, type LogLevel } from '../src-engine/portal/log.js';
@@ -24,6 +29,7 @@ import { LinuxTunDevice } from '../src-engine/tun/linux.js';
 import { defaultBackend } from '../src-engine/wireguard/crypto/index.js';
 import { consoleLogger } from './log.js';
 import { formatStatus, readStatus, serveStatus } from './status.js';
+import { captureCommand, parseCaptureArgs, type CaptureArgs } from './capture.js';
 
 export const DEFAULT_STATUS_SOCKET = '/run/fz-client/status.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/fz-client';
@@ -35,6 +41,9 @@ may reach into its TUN device; traffic to them goes peer-to-peer (or relayed) to
 Usage:
   npm run client -- [run] [options]        run the client (root or CAP_NET_ADMIN)
   npm run client -- status [--json]        show what a running client is doing
+  npm run client -- capture --seconds N --out FILE [--max-bytes B]
+                                           write the tunnel's packets to a new pcap file (root;
+                                           B default 100M, at most 1G; N at most 3600; Ctrl-C stops)
 
 Options (each also read from the environment variable next to it; a flag wins):
   -u, --api-url <url>       FIREZONE_API_URL      Portal URL: wss://, https://, ws:// or http:// (required)
@@ -46,6 +55,10 @@ Options (each also read from the environment variable next to it; a flag wins):
       --status-socket <p>   FZ_CLIENT_STATUS      Status socket (default ${DEFAULT_STATUS_SOCKET})
       --state-dir <dir>     FZ_CLIENT_STATE_DIR   Where the device id lives (default ${DEFAULT_STATE_DIR})
       --internet-resource   FZ_CLIENT_INTERNET=1  Route all traffic through the Internet resource, if offered
+      --dns-control <how>   FZ_CLIENT_DNS_CONTROL How the system is pointed at the client's DNS: auto (default:
+                                                  systemd-resolved when it runs, else /etc/resolv.conf),
+                                                  systemd-resolved, resolv-conf, or off (DNS resources then
+                                                  answer only to queries sent to the addresses in status)
       --log-level <level>   LOG_LEVEL             error, warn, info (default) or debug
       --log-format <fmt>    LOG_FORMAT            human (default) or json
       --json                                      status: print the raw JSON
@@ -67,6 +80,7 @@ export interface RunConfig {
   readonly statusSocket: string;
   readonly stateDir: string;
   readonly internetResource: boolean;
+  readonly dnsControl: DnsMethodChoice | 'off';
   readonly logLevel: LogLevel;
   readonly logFormat: 'human' | 'json';
 }
@@ -74,9 +88,13 @@ export interface RunConfig {
 export type Command =
   | { readonly kind: 'help' }
   | { readonly kind: 'status'; readonly socket: string; readonly json: boolean }
+  | { readonly kind: 'capture'; readonly args: CaptureArgs }
   | { readonly kind: 'run'; readonly config: RunConfig };
 
 export function parseCommand(argv: readonly string[], env: Env): Command {
+  // Its own options (--seconds, --out): parsed apart, before the strict list below.
+  if (argv[0] === 'capture')
+    return { kind: 'capture', args: parseCaptureArgs(argv.slice(1), env, DEFAULT_STATUS_SOCKET) };
   let parsed;
   try {
     parsed = parseArgs({
@@ -93,6 +111,7 @@ export function parseCommand(argv: readonly string[], env: Env): Command {
         'status-socket': { type: 'string' },
         'state-dir': { type: 'string' },
         'internet-resource': { type: 'boolean' },
+        'dns-control': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         json: { type: 'boolean' },
@@ -138,6 +157,9 @@ export function parseCommand(argv: readonly string[], env: Env): Command {
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`unknown log level: ${level}`);
   const format = values['log-format'] ?? env.LOG_FORMAT ?? 'human';
   if (format !== 'human' && format !== 'json') throw new UsageError(`unknown log format: ${format}`);
+  const dnsControl = values['dns-control'] ?? env.FZ_CLIENT_DNS_CONTROL ?? 'auto';
+  if (!['auto', 'systemd-resolved', 'resolv-conf', 'off'].includes(dnsControl))
+    throw new UsageError(`unknown DNS control: ${dnsControl} (auto, systemd-resolved, resolv-conf or off)`);
   const tunName = values['tun-name'] ?? env.FZ_CLIENT_TUN_NAME ?? DEFAULT_TUN_NAME;
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tunName)) throw new UsageError(`not a valid interface name: ${tunName}`);
   return {
@@ -151,6 +173,7 @@ export function parseCommand(argv: readonly string[], env: Env): Command {
       statusSocket: socket,
       stateDir: values['state-dir'] ?? env.FZ_CLIENT_STATE_DIR ?? DEFAULT_STATE_DIR,
       internetResource: values['internet-resource'] ?? env.FZ_CLIENT_INTERNET === '1',
+      dnsControl: dnsControl as DnsMethodChoice | 'off',
       logLevel: level,
       logFormat: format,
     },
@@ -180,6 +203,14 @@ export async function run(config: RunConfig): Promise<number> {
   const transports = await openUdpSockets();
   const iface = new LinuxInterface(tun.name);
   const version = clientVersion();
+  const dns =
+    config.dnsControl === 'off'
+      ? undefined
+      : createDnsControl({ method: config.dnsControl, stateDir: config.stateDir, logger: log });
+  // A crashed run may have left the system pointed at sentinels that no longer answer.
+  await dns?.recover();
+  const systemDnsServers = (): string[] =>
+    dns ? dns.systemUpstreams() : parseNameservers(readFileOr('/etc/resolv.conf'));
   const runtime = new ClientRuntime({
     portalUrl: config.apiUrl,
     token: config.token,
@@ -197,17 +228,28 @@ export async function run(config: RunConfig): Promise<number> {
     createAgent: iceAgentFactory(),
     tun,
     transports,
-    applyInterface: (c) =>
-      iface.apply({ addresses: [`${c.ipv4}/32`, `${c.ipv6}/128`], routes: c.routes, mtu: TUN_MTU }),
+    applyInterface: async (c) => {
+      await iface.apply({ addresses: [`${c.ipv4}/32`, `${c.ipv6}/128`], routes: c.routes, mtu: TUN_MTU });
+      await dns?.apply({ interfaceName: tun.name, servers: c.dnsServers, searchDomain: c.searchDomain });
+    },
+    systemDnsServers,
     hostAddresses: () => hostAddresses({ excludeInterfaces: [tun.name] }),
     logger: log,
     internetResource: config.internetResource,
   });
-  const server = serveStatus(config.statusSocket, () => runtime.status());
+  const server = serveStatus(config.statusSocket, () => runtime.status(), {
+    addPacketTap: (tap) => runtime.addPacketTap(tap),
+  });
   return await new Promise<number>((resolve) => {
     const finish = (code: number): void => {
       server.close();
-      void runtime.stop().then(() => resolve(code));
+      void runtime
+        .stop()
+        .then(() => dns?.restore())
+        .catch((error: unknown) =>
+          log.error('cannot restore the DNS configuration', { error: String(error) }),
+        )
+        .then(() => resolve(code));
     };
     runtime.onSignedOut((reason) => {
       log.error('signed out: the token is no longer valid; sign in again for a new one', { reason });
@@ -224,8 +266,17 @@ export async function run(config: RunConfig): Promise<number> {
       device: id,
       udp: transports.map((t) => `${t.localAddress}:${t.localPort}`),
       status: config.statusSocket,
+      dns: dns?.method ?? 'off',
     });
   });
+}
+
+function readFileOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function clientVersion(): string {
@@ -251,6 +302,7 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (command.kind === 'capture') return await captureCommand(command.args);
   if (command.kind === 'status') {
     try {
       const status = await readStatus(command.socket);

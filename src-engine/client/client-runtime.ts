@@ -22,12 +22,16 @@ import { NodeDriver } from '../node/node-driver.js';
 import { toWallClock } from '../node/connection-info.js';
 import type { AgentFactory } from '../node/agent-port.js';
 import { ClientState, type ClientEvent } from './client-state.js';
+import { UpstreamDns } from './upstream-dns.js';
+import type { PacketDirection, PacketTap } from '../capture/packet-tap.js';
 
 export interface ClientInterfaceConfig {
   readonly ipv4: string;
   readonly ipv6: string;
   readonly routes: readonly string[];
   readonly upstreamDns: readonly string[];
+  /** The sentinel addresses the OS must use as its name servers. */
+  readonly dnsServers: readonly string[];
   readonly searchDomain: string | null;
 }
 
@@ -47,6 +51,10 @@ export interface ClientRuntimeOptions {
   readonly hostAddresses: () => readonly string[];
   readonly logger: Logger;
   readonly internetResource?: boolean;
+  /** The system's resolvers as configured before ours (forwarded names go there). */
+  readonly systemDnsServers?: () => readonly string[];
+  /** Marks the engine's own sockets so policy routing keeps them off the TUN. */
+  readonly markSocket?: (fd: number) => void;
   readonly portalBackoff?: ConstructorParameters<typeof PortalSession>[0]['backoff'];
 }
 
@@ -65,6 +73,9 @@ export interface ClientStatus {
   }[];
   readonly connections: (ConnectionInfo & { resources: string[] })[];
   readonly relays: { id: string; state: string; relayed: string[]; srflx?: string }[];
+  readonly dns: ReturnType<ClientState['dnsStats']> & {
+    readonly names: ReturnType<ClientState['dnsNatList']>;
+  };
   readonly drops: Record<string, number>;
 }
 
@@ -87,13 +98,28 @@ export class ClientRuntime {
   private readonly signedOutListeners: ((reason: string) => void)[] = [];
   private readonly fatalListeners: ((error: Error) => void)[] = [];
   private readonly eventListeners: ((event: ClientEvent) => void)[] = [];
+  private readonly upstreamDns: UpstreamDns;
+  private readonly taps = new Set<PacketTap>();
 
   constructor(private readonly options: ClientRuntimeOptions) {
     this.tunOut = new TunWriter(options.tun);
     this.hostWatch = new HostAddressWatch(options.transports, options.hostAddresses);
     const privateKey = randomBytes(32);
     this.node = new Node({ crypto: options.crypto, privateKey, createAgent: options.createAgent });
-    this.state = new ClientState(this.node, { internetResourceEnabled: options.internetResource ?? false });
+    this.state = new ClientState(this.node, {
+      internetResourceEnabled: options.internetResource ?? false,
+      systemDnsServers: options.systemDnsServers?.() ?? [],
+    });
+    this.state.controlTap = (packet, direction) => this.tap(packet, direction);
+    this.upstreamDns = new UpstreamDns({
+      onResponse: (bytes, from) => {
+        this.state.handleUpstreamDnsResponse(bytes, from, this.driver.now);
+        this.pump();
+        this.driver.flush();
+      },
+      onError: (error) => options.logger.debug('upstream DNS socket error', { error: error.message }),
+      ...(options.markSocket ? { markSocket: options.markSocket } : {}),
+    });
     this.session = new PortalSession({
       role: 'client',
       url: options.portalUrl,
@@ -109,7 +135,7 @@ export class ClientRuntime {
       node: this.node,
       transports: options.transports,
       onPacket: (connection, packet) => {
-        this.state.handleTunnelPacket(connection, packet);
+        this.state.handleTunnelPacket(connection, packet, this.driver.now);
       },
       onWork: () => this.pump(),
       onError: (error) => options.logger.error('engine error', { error }),
@@ -138,9 +164,13 @@ export class ClientRuntime {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    // Goodbye to every connected gateway first, so they drop our state now (PROTOCOL.md §1.4).
+    this.state.shutdown(this.driver.now);
+    this.driver.flush();
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.networkWatch);
+    this.upstreamDns.close();
     this.driver.stop();
     this.options.tun.close();
     await this.session.stop();
@@ -157,6 +187,18 @@ export class ClientRuntime {
 
   onEvent(listener: (event: ClientEvent) => void): void {
     this.eventListeners.push(listener);
+  }
+
+  /** Adds a packet tap (capture); returns its remover. Off unless someone taps. */
+  addPacketTap(tap: PacketTap): () => void {
+    this.taps.add(tap);
+    return () => this.taps.delete(tap);
+  }
+
+  /** The system's resolvers changed (e.g. a new network's DHCP lease). */
+  setSystemDnsServers(servers: readonly string[]): void {
+    this.state.setSystemDnsServers(servers);
+    this.pump();
   }
 
   setInternetResourceEnabled(enabled: boolean): void {
@@ -204,8 +246,9 @@ export class ClientRuntime {
         return info ? [{ ...toWallClock(info, this.driver.now), resources: g.resources }] : [];
       }),
       relays: this.node.relayIds().map((id) => ({ id, ...this.node.relayState(id)! })),
+      dns: { ...this.state.dnsStats(), names: this.state.dnsNatList() },
       drops: {
-        ...Object.fromEntries(this.state.drops),
+        ...this.state.dropCounts(),
         ...Object.fromEntries([...this.node.drops].map(([k, v]) => [`node_${k}`, v])),
       },
     };
@@ -232,9 +275,12 @@ export class ClientRuntime {
 
   private fromTun(batch: PacketBatch, count: number): void {
     const now = this.driver.now;
+    const tapping = this.taps.size > 0;
     for (let i = 0; i < count; i++) {
       const offset = i * batch.slotSize + batch.headroom;
-      this.state.handleTunPacket(batch.buffer.subarray(offset, offset + batch.lengths[i]!), now);
+      const packet = batch.buffer.subarray(offset, offset + batch.lengths[i]!);
+      if (tapping) this.tap(packet, 'to_tunnel');
+      this.state.handleTunPacket(packet, now);
     }
     this.pump();
     this.driver.flush();
@@ -247,8 +293,13 @@ export class ClientRuntime {
     for (let out = this.state.pollPortalMessage(); out; out = this.state.pollPortalMessage()) {
       this.session.send(out.event as never, out.payload as never);
     }
+    const tapping = this.taps.size > 0;
     for (let packet = this.state.pollTunPacket(); packet; packet = this.state.pollTunPacket()) {
+      if (tapping) this.tap(packet, 'from_tunnel');
       this.tunOut.push(packet);
+    }
+    for (let forward = this.state.pollDnsForward(); forward; forward = this.state.pollDnsForward()) {
+      this.upstreamDns.send(forward);
     }
     this.tunOut.flush();
     for (let event = this.state.pollEvent(); event; event = this.state.pollEvent()) {
@@ -285,6 +336,7 @@ export class ClientRuntime {
       ipv6: event.ipv6,
       routes: event.routes,
       upstreamDns: event.upstreamDns,
+      dnsServers: event.dnsServers,
       searchDomain: event.searchDomain,
     };
     this.iface = config;
@@ -293,6 +345,11 @@ export class ClientRuntime {
       .catch((error: unknown) =>
         this.fatal(new Error(`cannot configure ${this.options.tun.name}: ${(error as Error).message}`)),
       );
+  }
+
+  private tap(packet: Uint8Array, direction: PacketDirection): void {
+    const at = Date.now();
+    for (const tap of this.taps) tap(packet, direction, at);
   }
 
   private fatal(error: Error): void {

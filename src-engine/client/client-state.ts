@@ -5,19 +5,39 @@
  * of CIDR and Internet resources, the per-resource authorization state and the packets that wait
  * for an authorization or a connection. It reads no clock: every call takes `now` (ms).
  */
-import { formatIp, isPacketError, parseIpPacket, writeIcmpUnreachable } from '../packet/index.js';
+import {
+  formatIp,
+  isPacketError,
+  parseIpPacket,
+  writeIcmpUnreachable,
+  type IpPacket,
+} from '../packet/index.js';
 import type { Relay } from '../portal/messages/common.js';
 import type {
   AuthorizationCreated,
   ClientIngressMessage,
   ClientInterface,
   ClientResource,
+  DnsResource,
 } from '../portal/messages/index.js';
-import { filtersAllow, l4ProtocolOf, type FlowKey } from '../tunnel/filters.js';
+import { filtersAllow, filtersMentionProtocol, l4ProtocolOf, type FlowKey } from '../tunnel/filters.js';
 import { PacketBuffer } from '../tunnel/packet-buffer.js';
 import type { NodeEvent, PeerNode } from '../tunnel/peer-node.js';
 import { contains, RoutingTable } from '../tunnel/routing-table.js';
 import { parseCidr, type Cidr } from '../datapath/allowed-ips.js';
+import {
+  buildGoodbye,
+  decodeP2pControl,
+  DnsResourceNat,
+  isP2pControl,
+  isP2pControlError,
+  PendingPeerPackets,
+  type DnsNatEntryView,
+} from '../p2p-control/index.js';
+import type { ProxyIpAllocator, ProxyIpRecord } from '../dns/proxy-ips.js';
+import { PROXY_IPV4_RANGE, PROXY_IPV6_RANGE, SENTINEL_IPV6_RANGE } from '../dns/constants.js';
+import type { StubEvent } from '../dns/stub-resolver.js';
+import { ClientDns, type DnsForward } from './client-dns.js';
 import {
   AUTHORIZATION_RETRY_MS,
   FAILED_GATEWAY_AVOID_MS,
@@ -41,6 +61,8 @@ export type ClientEvent =
       readonly ipv6: string;
       readonly routes: readonly string[];
       readonly upstreamDns: readonly string[];
+      /** The sentinel addresses the OS must use as its name servers (PROTOCOL.md §2.1). */
+      readonly dnsServers: readonly string[];
       readonly searchDomain: string | null;
     }
   | { readonly type: 'resources_changed' }
@@ -50,7 +72,10 @@ export type ClientEvent =
       readonly state: 'connecting' | 'connected' | 'failed';
       readonly reason?: string;
     }
-  | { readonly type: 'site_offline'; readonly siteIds: readonly string[] };
+  | { readonly type: 'site_offline'; readonly siteIds: readonly string[] }
+  /** The gateway said Goodbye (it dropped us): its authorizations are forgotten. */
+  | { readonly type: 'gateway_goodbye'; readonly gatewayId: string }
+  | { readonly type: 'proxy_ips_exhausted'; readonly name: string };
 
 /** Counters of everything dropped, by reason. */
 export type ClientDropReason =
@@ -64,7 +89,17 @@ export type ClientDropReason =
   | 'unknown_gateway'
   | 'source_not_allowed'
   | 'stale_authorization'
-  | 'candidates_for_unknown_gateway';
+  | 'candidates_for_unknown_gateway'
+  /** To a proxy address this process never handed out, or whose name no resource matches now. */
+  | 'unknown_proxy_ip'
+  | 'dns_nat_buffer_full'
+  /** p2p control packets: undecodable, of a kind a client never receives, or of an unknown kind. */
+  | 'invalid_control'
+  | 'unexpected_control'
+  | 'unknown_control_kind'
+  | 'control_pending_full'
+  /** A p2p control packet the OS wrote into the TUN (PROTOCOL.md §1.2: logged, never sent). */
+  | 'control_from_tun';
 
 interface ResourceEntry {
   readonly resource: ClientResource;
@@ -94,6 +129,9 @@ export interface ClientStats {
   bytesFromGateways: number;
 }
 
+const PROXY_V6 = parseCidr(PROXY_IPV6_RANGE);
+/** Routed into the TUN with the tunnel ranges: proxy addresses and sentinels (the v4 sentinels lie in the v4 proxy range). */
+const DNS_ROUTES = [PROXY_IPV4_RANGE, PROXY_IPV6_RANGE, SENTINEL_IPV6_RANGE];
 const INTERNET_V4 = parseCidr('0.0.0.0/0');
 const INTERNET_V6 = parseCidr('::/0');
 const TUNNEL_RANGES = CLIENT_TUNNEL_ROUTES.map(parseCidr);
@@ -129,12 +167,32 @@ export class ClientState {
   private readonly failedGateways = new Map<string, number>();
   /** Resources to ask for again after a session reset, once the portal sent `init`. */
   private readonly reauthorize = new Set<string>();
+  private readonly dns: ClientDns;
+  private readonly dnsNat = new DnsResourceNat();
+  /** p2p control packets for gateways whose connection is still being set up. */
+  private readonly pendingControl = new PendingPeerPackets();
+  private systemDnsServers: readonly string[];
+  /** name → resources matching it, most specific first; cleared when resources change. */
+  private readonly proxyResourceCache = new Map<string, DnsResource[]>();
+  /** Sees p2p control packets, which never pass the TUN (for packet capture). */
+  controlTap: ((packet: Uint8Array, direction: 'to_tunnel' | 'from_tunnel') => void) | undefined;
 
   constructor(
     private readonly node: PeerNode,
-    options: { readonly internetResourceEnabled?: boolean } = {},
+    options: {
+      readonly internetResourceEnabled?: boolean;
+      /** The system's resolvers (before we pointed the OS at our sentinels). */
+      readonly systemDnsServers?: readonly string[];
+      readonly proxyIps?: ProxyIpAllocator;
+      readonly random?: () => number;
+    } = {},
   ) {
     this.internetEnabled = options.internetResourceEnabled ?? false;
+    this.systemDnsServers = options.systemDnsServers ?? [];
+    this.dns = new ClientDns({
+      ...(options.proxyIps ? { proxyIps: options.proxyIps } : {}),
+      ...(options.random ? { random: options.random } : {}),
+    });
   }
 
   // ===========================================================================================
@@ -229,10 +287,28 @@ export class ClientState {
     // Flows in which we only receive (a download) send nothing that would ask again: re-request
     // what was authorized as soon as the portal is back (its `init`).
     for (const resourceId of this.authorized.keys()) this.reauthorize.add(resourceId);
-    for (const gateway of this.gateways.values()) gateway.buffer.clear();
+    for (const gateway of this.gateways.values()) {
+      gateway.buffer.clear();
+      this.pendingControl.clear(gateway.id);
+    }
     this.gateways.clear();
     this.authorized.clear();
     this.pending.clear();
+    this.dnsNat.clear();
+  }
+
+  /** The system's resolvers changed (the driver watches them): new upstreams for forwarded names. */
+  setSystemDnsServers(servers: readonly string[]): void {
+    this.systemDnsServers = [...servers];
+    this.emitInterface();
+  }
+
+  /**
+   * Shutting down: every connected gateway hears Goodbye (PROTOCOL.md §1.4) so it drops our state
+   * at once instead of waiting for the connection to time out.
+   */
+  shutdown(now: number): void {
+    for (const gateway of this.gateways.values()) this.sayGoodbye(gateway.id, now);
   }
 
   setInternetResourceEnabled(enabled: boolean, now: number): void {
@@ -259,9 +335,19 @@ export class ClientState {
       this.drop('multicast');
       return;
     }
+    if (parsed.version === 6 && isP2pControl(parsed.bytes)) {
+      // Only ever made by a peer; the OS has no business sending one (PROTOCOL.md §1.2).
+      this.drop('control_from_tun');
+      return;
+    }
     const own = parsed.version === 4 ? this.ipv4 : this.ipv6;
     if (!own || !equalBytes(parsed.src, own)) {
       this.drop('wrong_source');
+      return;
+    }
+    if (this.dns.inSentinelRange(dst)) {
+      this.dns.handlePacket(parsed, now);
+      this.drainDns(now);
       return;
     }
     const flow = flowOf(parsed.protocol, parsed.bytes, parsed.payloadOffset);
@@ -271,6 +357,10 @@ export class ClientState {
         this.sendToGateway(gateway, parsed.bytes, now);
         return;
       }
+    }
+    if (inProxyRange(dst)) {
+      this.routeToProxy(parsed, flow, now);
+      return;
     }
     const route = this.routes.lookup(dst, flow.protocol);
     if (!route) {
@@ -293,10 +383,15 @@ export class ClientState {
   }
 
   /** A packet decrypted from gateway `gatewayId`'s tunnel. */
-  handleTunnelPacket(gatewayId: string, packet: Uint8Array): void {
+  handleTunnelPacket(gatewayId: string, packet: Uint8Array, now: number): void {
     const gateway = this.gateways.get(gatewayId);
     if (!gateway) {
       this.drop('unknown_gateway');
+      return;
+    }
+    // Control packets first, before any check meant for traffic (PROTOCOL.md §1.3); never to the TUN.
+    if (isP2pControl(packet)) {
+      this.handleControl(gateway, packet, now);
       return;
     }
     const parsed = parseIpPacket(packet);
@@ -323,13 +418,29 @@ export class ClientState {
 
   handleTimeout(now: number): void {
     for (const [site, until] of this.offlineSites) if (until <= now) this.offlineSites.delete(site);
+    const dnsAt = this.dns.pollTimeout();
+    if (dnsAt !== undefined && dnsAt <= now) {
+      this.dns.handleTimeout(now);
+      this.drainDns(now);
+    }
     this.drainNode(now);
   }
 
   pollTimeout(): number | undefined {
-    let next: number | undefined;
+    let next = this.dns.pollTimeout();
     for (const until of this.offlineSites.values()) if (next === undefined || until < next) next = until;
     return next;
+  }
+
+  /** A query for an upstream resolver, to send outside the tunnel (the driver's sockets). */
+  pollDnsForward(): DnsForward | undefined {
+    return this.dns.pollForward();
+  }
+
+  /** An upstream resolver's answer (`from` as named in the forward, e.g. `1.1.1.1:53`). */
+  handleUpstreamDnsResponse(bytes: Uint8Array, from: string, now: number): void {
+    this.dns.handleUpstreamResponse(bytes, from, now);
+    this.drainDns(now);
   }
 
   /** Handles what the node reported; call after feeding it input or time. */
@@ -385,6 +496,35 @@ export class ClientState {
     }));
   }
 
+  /** The DNS-resource NAT entries (domain, gateway, state) for status and troubleshooting. */
+  dnsNatList(): DnsNatEntryView[] {
+    return this.dnsNat.list();
+  }
+
+  /** Every counter of dropped or refused input, by reason (core, DNS, NAT state machine). */
+  dropCounts(): Record<string, number> {
+    const out: Record<string, number> = Object.fromEntries(this.drops);
+    for (const [reason, n] of this.dns.dropCounts()) out[reason] = n;
+    for (const [reason, n] of this.dnsNat.counters) out[`dns_nat_${reason}`] = n;
+    const stats = this.dns.resolver.stats;
+    if (stats.droppedMalformed) out.dns_malformed = stats.droppedMalformed;
+    if (stats.formerr) out.dns_formerr = stats.formerr;
+    if (stats.overloaded) out.dns_overloaded = stats.overloaded;
+    if (stats.unmatchedUpstream) out.dns_unmatched_upstream = stats.unmatchedUpstream;
+    return out;
+  }
+
+  /** DNS counters for status: answered here, forwarded, failed. */
+  dnsStats(): { sentinels: readonly string[]; localAnswers: number; forwarded: number; failures: number } {
+    const stats = this.dns.resolver.stats;
+    return {
+      sentinels: this.dns.sentinels,
+      localAnswers: stats.localAnswers,
+      forwarded: stats.forwarded,
+      failures: stats.upstreamFailures,
+    };
+  }
+
   /** Who the portal says we are signed in as (our dev portal tells; Firezone's does not). */
   get signedInAs(): { name: string; email: string | null } | undefined {
     return this.actor;
@@ -415,6 +555,8 @@ export class ClientState {
         if (!gateway) return;
         gateway.connected = true;
         this.events.push({ type: 'connection', gatewayId: gateway.id, state: 'connected' });
+        // AssignedIps first: the packets behind them need the gateway's NAT.
+        for (const packet of this.pendingControl.take(gateway.id)) this.sendControl(gateway.id, packet, now);
         for (const packet of gateway.buffer.drain()) this.sendToGateway(gateway, packet, now);
         return;
       }
@@ -471,7 +613,8 @@ export class ClientState {
     gateway.connected = this.node.isConnected(gateway.id);
     if (!gateway.connected)
       this.events.push({ type: 'connection', gatewayId: gateway.id, state: 'connecting' });
-    for (const packet of pending.buffer.drain()) this.sendToGateway(gateway, packet, now);
+    // Routed again rather than sent: packets to DNS-resource proxies pass the NAT state machine.
+    for (const packet of pending.buffer.drain()) this.handleTunPacket(packet, now);
     this.drainNode(now);
   }
 
@@ -544,6 +687,10 @@ export class ClientState {
       const resource = entry.resource;
       if (resource.type === 'internet') return true;
       if (resource.type === 'cidr' && contains(parseCidr(resource.address), src)) return true;
+      if (resource.type === 'dns' && inProxyRange(src)) {
+        const record = this.dns.proxyRecord(src);
+        if (record && this.proxyResources(record.name).some((r) => r.id === resourceId)) return true;
+      }
     }
     return false;
   }
@@ -581,6 +728,7 @@ export class ClientState {
   private removeResource(id: string, now: number): void {
     if (!this.resources.delete(id)) return;
     this.pending.delete(id);
+    this.dnsNat.clearByResource(id);
     this.forgetAuthorization(id, now);
     this.rebuildRoutes();
   }
@@ -593,8 +741,12 @@ export class ClientState {
     const gateway = this.gateways.get(gatewayId);
     if (!gateway) return;
     gateway.resources.delete(resourceId);
+    this.dnsNat.clearByResource(resourceId);
     if (gateway.resources.size === 0) {
+      this.sayGoodbye(gatewayId, now);
       this.node.closeConnection(gatewayId, now);
+      this.pendingControl.clear(gatewayId);
+      this.dnsNat.clearByGateway(gatewayId);
       this.gateways.delete(gatewayId);
     }
   }
@@ -606,6 +758,8 @@ export class ClientState {
     this.failedGateways.set(gatewayId, now + FAILED_GATEWAY_AVOID_MS);
     for (const resourceId of gateway.resources) this.authorized.delete(resourceId);
     gateway.buffer.clear();
+    this.pendingControl.clear(gatewayId);
+    this.dnsNat.clearByGateway(gatewayId);
     this.gateways.delete(gatewayId);
     this.node.closeConnection(gatewayId, now);
     // Ask again at once, maybe for another gateway: a flow in which we only receive (a download)
@@ -616,6 +770,7 @@ export class ClientState {
   }
 
   private rebuildRoutes(): void {
+    this.proxyResourceCache.clear();
     this.routes.clear();
     for (const { resource } of this.resources.values()) {
       if (resource.type === 'cidr') {
@@ -630,7 +785,8 @@ export class ClientState {
   /** The TUN's addresses and routes; emitted when they change. */
   private emitInterface(): void {
     if (!this.iface) return;
-    const routes = new Set<string>(CLIENT_TUNNEL_ROUTES);
+    const dnsServers = this.configureDns();
+    const routes = new Set<string>([...CLIENT_TUNNEL_ROUTES, ...DNS_ROUTES]);
     for (const entry of this.routes.entries()) {
       // The Internet resource never claims the tunnel ranges (§6.3): they are routed anyway.
       if (TUNNEL_RANGES.some((range) => sameNetwork(range, entry.network))) continue;
@@ -645,12 +801,163 @@ export class ClientState {
       ipv6: this.iface.ipv6,
       routes: [...routes].sort(),
       upstreamDns: upstream,
+      dnsServers,
       searchDomain: this.iface.search_domain,
     };
     const json = JSON.stringify(event);
     if (json === this.lastInterfaceJson) return;
     this.lastInterfaceJson = json;
     this.events.push(event);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // DNS resources (PROTOCOL.md §1.5, §2.3, §6.1 step 8).
+
+  /** A packet to a proxy address: the resource its name belongs to, then the NAT state machine. */
+  private routeToProxy(parsed: IpPacket, flow: FlowKey, now: number): void {
+    const record = this.dns.proxyRecord(parsed.dst);
+    const candidates = record ? this.proxyResources(record.name) : [];
+    // Of the matching resources, one whose filters open the protocol wins, then the most specific.
+    const resource =
+      candidates.find((r) => filtersMentionProtocol(r.filters, flow.protocol)) ?? candidates[0];
+    if (!record || !resource) {
+      this.drop('unknown_proxy_ip');
+      this.replyUnreachable(parsed.bytes, 'unreachable');
+      return;
+    }
+    if (!filtersAllow(resource.filters, flow)) {
+      this.drop('filtered');
+      this.replyUnreachable(parsed.bytes, 'prohibited');
+      return;
+    }
+    const gatewayId = this.authorized.get(resource.id);
+    const gateway = gatewayId === undefined ? undefined : this.gateways.get(gatewayId);
+    if (!gateway) {
+      this.bufferForAuthorization(resource.id, parsed.bytes, now);
+      return;
+    }
+    const key = { gatewayId: gateway.id, domain: record.name, resourceId: resource.id };
+    // No entry yet (the name was answered before the grant, or in an earlier session; proxies
+    // are stable for the process): create it now, so the gateway learns the name first.
+    if (this.dnsNat.stateOf(key) === undefined)
+      this.dnsNat.update({ ...key, proxyIps: proxyIpsFor(record, resource) }, now);
+    const verdict = this.dnsNat.handleOutgoing(key, parsed.bytes, now);
+    if (verdict === 'forward') this.sendToGateway(gateway, parsed.bytes, now);
+    else if (verdict === 'dropped') this.drop('dns_nat_buffer_full');
+    this.drainControl(now);
+  }
+
+  /** The DNS resources a name belongs to, most specific first (cached until resources change). */
+  private proxyResources(name: string): DnsResource[] {
+    let list = this.proxyResourceCache.get(name);
+    if (!list) {
+      list = [];
+      for (const spec of this.dns.resourcesFor(name)) {
+        const entry = this.resources.get(spec.id);
+        if (entry?.resource.type === 'dns') list.push(entry.resource);
+      }
+      this.proxyResourceCache.set(name, list);
+    }
+    return list;
+  }
+
+  /** Answers, forwards and `resolved` events of the DNS layer. */
+  private drainDns(now: number): void {
+    for (let packet = this.dns.pollTunPacket(); packet; packet = this.dns.pollTunPacket())
+      this.tunOut.push(packet);
+    for (let event = this.dns.pollEvent(); event; event = this.dns.pollEvent()) this.onDnsEvent(event, now);
+    this.drainControl(now);
+  }
+
+  private onDnsEvent(event: StubEvent, now: number): void {
+    if (event.type === 'proxy_ips_exhausted') {
+      this.events.push({ type: 'proxy_ips_exhausted', name: event.name });
+      return;
+    }
+    // A local lookup refreshes the gateway's resolution of the name (§1.5 step 4) without
+    // interrupting traffic that is already confirmed.
+    this.dnsNat.recreate(event.name);
+    const gatewayId = this.authorized.get(event.resourceId);
+    if (gatewayId === undefined || !this.gateways.has(gatewayId)) return;
+    this.dnsNat.update(
+      { gatewayId, domain: event.name, resourceId: event.resourceId, proxyIps: event.proxyIps },
+      now,
+    );
+  }
+
+  /** Sends what the NAT state machine queued and routes again what it released. */
+  private drainControl(now: number): void {
+    for (let out = this.dnsNat.pollControlPacket(); out; out = this.dnsNat.pollControlPacket())
+      this.sendControl(out.gatewayId, out.packet, now);
+    for (let packet = this.dnsNat.pollReinject(); packet; packet = this.dnsNat.pollReinject())
+      this.handleTunPacket(packet, now);
+  }
+
+  private sendControl(gatewayId: string, packet: Uint8Array, now: number): void {
+    this.controlTap?.(packet, 'to_tunnel');
+    const outcome = this.node.encapsulate(gatewayId, packet, now);
+    if (outcome === 'connecting' && !this.pendingControl.push(gatewayId, packet))
+      this.drop('control_pending_full');
+  }
+
+  /** Goodbye to a gateway we are done with, if a tunnel is up to carry it (§1.4). */
+  private sayGoodbye(gatewayId: string, now: number): void {
+    if (!this.node.isConnected(gatewayId)) return;
+    const goodbye = buildGoodbye();
+    this.controlTap?.(goodbye, 'to_tunnel');
+    this.node.encapsulate(gatewayId, goodbye, now);
+  }
+
+  private handleControl(gateway: GatewayState, packet: Uint8Array, now: number): void {
+    this.controlTap?.(packet, 'from_tunnel');
+    const event = decodeP2pControl(packet);
+    if (isP2pControlError(event)) {
+      this.drop('invalid_control');
+      return;
+    }
+    switch (event.kind) {
+      case 'domain_status':
+        this.dnsNat.handleDomainStatus(gateway.id, event);
+        this.drainControl(now);
+        return;
+      case 'goodbye':
+        this.gatewayGoodbye(gateway, now);
+        return;
+      case 'assigned_ips':
+        this.drop('unexpected_control');
+        return;
+      default:
+        // Forward compatible: kinds we do not know are ignored (§1.3).
+        this.drop('unknown_control_kind');
+    }
+  }
+
+  /**
+   * The gateway dropped us (shutdown, last grant gone): the connection and its authorizations go
+   * at once, with no timeout; the next packet to one of its resources asks the portal again.
+   */
+  private gatewayGoodbye(gateway: GatewayState, now: number): void {
+    for (const resourceId of gateway.resources) this.authorized.delete(resourceId);
+    gateway.buffer.clear();
+    this.pendingControl.clear(gateway.id);
+    this.dnsNat.clearByGateway(gateway.id);
+    this.gateways.delete(gateway.id);
+    this.node.closeConnection(gateway.id, now);
+    this.events.push({ type: 'gateway_goodbye', gatewayId: gateway.id });
+  }
+
+  /** Resolver settings from the portal's interface and the resources; returns the sentinels. */
+  private configureDns(): readonly string[] {
+    const iface = this.iface;
+    const dnsResources: DnsResource[] = [];
+    for (const { resource } of this.resources.values())
+      if (resource.type === 'dns') dnsResources.push(resource);
+    return this.dns.configure({
+      portalUpstreams: iface ? iface.upstream_do53.map((entry) => entry.ip) : [],
+      systemUpstreams: this.systemDnsServers,
+      searchDomain: iface?.search_domain ?? null,
+      resources: dnsResources,
+    });
   }
 
   private drop(reason: ClientDropReason): void {
@@ -685,4 +992,17 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function sameNetwork(a: Cidr, b: Cidr): boolean {
   return a.prefix === b.prefix && equalBytes(a.bytes, b.bytes);
+}
+
+function inProxyRange(address: Uint8Array): boolean {
+  return address.length === 4
+    ? address[0] === 100 && (address[1]! & 0xe0) === 96
+    : contains(PROXY_V6, address);
+}
+
+/** The proxy addresses a resource uses for a name: 4 of each family its `ip_stack` allows. */
+function proxyIpsFor(record: ProxyIpRecord, resource: DnsResource): string[] {
+  if (resource.ip_stack === 'ipv4_only') return [...record.ipv4];
+  if (resource.ip_stack === 'ipv6_only') return [...record.ipv6];
+  return [...record.ipv4, ...record.ipv6];
 }

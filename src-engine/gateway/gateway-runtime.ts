@@ -20,6 +20,7 @@ import { NodeDriver } from '../node/node-driver.js';
 import { toWallClock } from '../node/connection-info.js';
 import type { AgentFactory } from '../node/agent-port.js';
 import { relayConfigs, type PortalRelay } from '../node/relay-config.js';
+import { createDomainResolver, type DomainResolver } from './domain-resolver.js';
 import { GatewayState, type GatewayEvent } from './gateway-state.js';
 
 export interface GatewayInterfaceConfig {
@@ -44,12 +45,14 @@ export interface GatewayRuntimeOptions {
   /** A stable key across restarts is not needed: the portal derives fresh secrets per key. */
   readonly privateKey?: Uint8Array;
   readonly portalBackoff?: ConstructorParameters<typeof PortalSession>[0]['backoff'];
+  /** Resolves DNS-resource names for clients (default: the system resolver, 10 s). */
+  readonly resolveDomain?: DomainResolver;
 }
 
 export interface GatewayStatus {
   readonly portal: SessionState;
   readonly interface: GatewayInterfaceConfig | undefined;
-  readonly clients: ({ id: string; resources: string[] } & Partial<ConnectionInfo>)[];
+  readonly clients: (ReturnType<GatewayState['clientList']>[number] & Partial<ConnectionInfo>)[];
   readonly relays: { id: string; state: string; relayed: string[]; srflx?: string }[];
   readonly drops: Record<string, number>;
   readonly forwarded: { fromClients: number; toClients: number; prohibited: number };
@@ -73,6 +76,7 @@ export class GatewayRuntime {
   private stopped = false;
   private readonly fatalListeners: ((error: Error) => void)[] = [];
   private readonly eventListeners: ((event: GatewayEvent) => void)[] = [];
+  private readonly resolveDomain: DomainResolver;
 
   constructor(private readonly options: GatewayRuntimeOptions) {
     this.tunOut = new TunWriter(options.tun);
@@ -83,6 +87,7 @@ export class GatewayRuntime {
       createAgent: options.createAgent,
     });
     this.state = new GatewayState(this.node);
+    this.resolveDomain = options.resolveDomain ?? createDomainResolver();
     this.session = new PortalSession({
       role: 'gateway',
       url: options.portalUrl,
@@ -123,6 +128,9 @@ export class GatewayRuntime {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    // Goodbye to every connected client first, so they drop us now rather than after a timeout.
+    this.state.shutdown(this.driver.now);
+    this.driver.flush();
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.networkWatch);
@@ -212,7 +220,23 @@ export class GatewayRuntime {
       this.tunOut.push(packet);
     }
     this.tunOut.flush();
+    for (let request = this.state.pollResolveRequest(); request; request = this.state.pollResolveRequest()) {
+      const asked = request;
+      void this.resolveDomain(asked.domain).then((result) => {
+        if (this.stopped) return;
+        this.state.handleDomainResolved(asked, result, this.driver.now);
+        this.pump();
+        this.driver.flush();
+      });
+    }
     for (let event = this.state.pollEvent(); event; event = this.state.pollEvent()) {
+      if (event.type === 'domain_status') {
+        this.options.logger.info(`DNS resource name ${event.status === 'Active' ? 'mapped' : 'refused'}`, {
+          client: event.clientId,
+          domain: event.domain,
+          ...(event.reason ? { reason: event.reason } : {}),
+        });
+      }
       if (event.type === 'interface') {
         const config = { ipv4: event.ipv4, ipv6: event.ipv6, routes: event.routes };
         this.iface = config;

@@ -6,7 +6,26 @@
  * resource, and the resource's filters open the protocol and port. Anything else is answered with
  * ICMP "administratively prohibited" into the tunnel and counted. It reads no clock.
  */
-import { isPacketError, parseIpPacket, writeIcmpUnreachable } from '../packet/index.js';
+import {
+  formatIp,
+  isPacketError,
+  parseIpAddress,
+  parseIpPacket,
+  writeIcmpUnreachable,
+  type IpPacket,
+} from '../packet/index.js';
+import {
+  buildDomainStatus,
+  buildGoodbye,
+  decodeP2pControl,
+  isP2pControl,
+  isP2pControlError,
+  type AssignedIps,
+  type NatStatus,
+} from '../p2p-control/index.js';
+import { parsePattern, patternMatches } from '../dns/matcher.js';
+import { PROXY_IPV4_RANGE, PROXY_IPV6_RANGE } from '../dns/constants.js';
+import { DnsNatTable } from './dns-nat-table.js';
 import { parseCidr, type Cidr } from '../datapath/allowed-ips.js';
 import type { Filter } from '../portal/messages/common.js';
 import type { GatewayIngressMessage } from '../portal/messages/index.js';
@@ -28,6 +47,14 @@ export type GatewayEvent =
       readonly routes: readonly string[];
     }
   | { readonly type: 'client_connected'; readonly clientId: string }
+  /** A DNS-resource name was (re)mapped for a client (PROTOCOL.md §1.6). */
+  | {
+      readonly type: 'domain_status';
+      readonly clientId: string;
+      readonly domain: string;
+      readonly status: NatStatus;
+      readonly reason?: string;
+    }
   | { readonly type: 'client_removed'; readonly clientId: string; readonly reason: string };
 
 export type GatewayDropReason =
@@ -42,7 +69,35 @@ export type GatewayDropReason =
   | 'no_client_for_destination'
   | 'source_not_authorized'
   | 'multicast'
-  | 'candidates_for_unknown_client';
+  | 'candidates_for_unknown_client'
+  /** p2p control: undecodable or bad fields (proxy addresses outside the ranges), a kind a gateway never receives, an unknown kind. */
+  | 'invalid_control'
+  | 'unexpected_control'
+  | 'unknown_control_kind'
+  /** AssignedIps for a resource the client may not use, or a domain outside its pattern. */
+  | 'assigned_ips_refused'
+  /** To a proxy address whose name resolved to nothing of that family (ICMP unreachable sent). */
+  | 'no_dns_target'
+  | 'nat_failed'
+  | 'expired_nat_session'
+  /** A p2p control packet the kernel routed into the TUN (PROTOCOL.md §1.2). */
+  | 'control_from_tun';
+
+/** What the driver must resolve for a client's `AssignedIps` (A and AAAA, 10 s overall). */
+export interface ResolveRequest {
+  readonly clientId: string;
+  readonly resourceId: string;
+  readonly domain: string;
+  readonly proxyIps: readonly string[];
+}
+
+/** One proxy address of a client, and where it leads now. */
+interface ProxyTarget {
+  readonly resourceId: string;
+  readonly domain: string;
+  /** The resolved address of the proxy's family, or null: answered with ICMP unreachable. */
+  readonly target: Uint8Array | null;
+}
 
 interface GatewayResource {
   readonly id: string;
@@ -64,6 +119,9 @@ interface ClientPeer {
   ipv6: Uint8Array;
   readonly authorizations: Map<string, Authorization>;
   routes: RoutingTable<string>;
+  /** Proxy address (text) → target, installed by AssignedIps. */
+  readonly proxyTargets: Map<string, ProxyTarget>;
+  readonly nat: DnsNatTable;
 }
 
 export interface GatewayStats {
@@ -84,6 +142,7 @@ export class GatewayState {
   private ipv4: Uint8Array | undefined;
   private ipv6: Uint8Array | undefined;
   private nextTick: number | undefined;
+  private readonly resolveOut: ResolveRequest[] = [];
 
   constructor(private readonly node: PeerNode) {}
 
@@ -128,13 +187,23 @@ export class GatewayState {
         const ipv4 = parseCidr(p.client.ipv4).bytes;
         const ipv6 = parseCidr(p.client.ipv6).bytes;
         if (!client) {
-          client = { id: p.client.id, ipv4, ipv6, authorizations: new Map(), routes: new RoutingTable() };
+          client = {
+            id: p.client.id,
+            ipv4,
+            ipv6,
+            authorizations: new Map(),
+            routes: new RoutingTable(),
+            proxyTargets: new Map(),
+            nat: new DnsNatTable(),
+          };
           this.clients.set(client.id, client);
         } else if (!equalBytes(client.ipv4, ipv4) || !equalBytes(client.ipv6, ipv6)) {
-          // A renumbered client: its old addresses point nowhere any more.
+          // A renumbered client: its old addresses point nowhere any more, nor do its NAT sessions.
           this.unindex(client);
           client.ipv4 = ipv4;
           client.ipv6 = ipv6;
+          client.nat.clear();
+          client.proxyTargets.clear();
         }
         this.byAddress.set(key(ipv4), client.id);
         this.byAddress.set(key(ipv6), client.id);
@@ -207,6 +276,11 @@ export class GatewayState {
       this.drop('unknown_client');
       return;
     }
+    // Control packets first, before the checks meant for traffic (PROTOCOL.md §1.3); never to the TUN.
+    if (isP2pControl(packet)) {
+      this.handleControl(client, packet, now);
+      return;
+    }
     const parsed = parseIpPacket(packet);
     if (isPacketError(parsed)) {
       this.drop('invalid_packet');
@@ -262,6 +336,7 @@ export class GatewayState {
       this.reply(client, parsed.bytes, 'unreachable', now);
       return;
     }
+    if (authorization.resource.type === 'dns' && !this.translateToResource(client, parsed, now)) return;
     this.stats.packetsFromClients++;
     this.deliver(parsed.bytes);
   }
@@ -271,6 +346,10 @@ export class GatewayState {
     const parsed = parseIpPacket(packet);
     if (isPacketError(parsed)) {
       this.drop('invalid_packet');
+      return;
+    }
+    if (parsed.version === 6 && isP2pControl(parsed.bytes)) {
+      this.drop('control_from_tun');
       return;
     }
     const clientId = this.byAddress.get(key(parsed.dst));
@@ -284,6 +363,30 @@ export class GatewayState {
     const flow = flowOf(parsed.protocol, parsed.bytes, parsed.payloadOffset);
     const icmpError =
       flow.protocol === 'icmp' && isIcmpError(parsed.bytes, parsed.payloadOffset, parsed.version);
+    // Replies of DNS-resource flows go back to the proxy address the client used (§1.6 step 7).
+    if (client.nat.size > 0 || client.nat.rememberedCount > 0) {
+      if (icmpError) {
+        const rebuilt = client.nat.translateInboundIcmpError(parsed, now);
+        if (rebuilt instanceof Uint8Array) {
+          if (this.node.encapsulate(client.id, rebuilt, now) === 'sent') this.stats.packetsToClients++;
+          return;
+        }
+        if (rebuilt === 'expired') {
+          this.drop('expired_nat_session');
+          return;
+        }
+      } else {
+        const verdict = client.nat.translateInbound(parsed, now);
+        if (verdict === 'translated') {
+          if (this.node.encapsulate(client.id, parsed.bytes, now) === 'sent') this.stats.packetsToClients++;
+          return;
+        }
+        if (verdict === 'expired') {
+          this.drop('expired_nat_session');
+          return;
+        }
+      }
+    }
     if (!fromSelf && !icmpError && !this.sourceAuthorized(client, parsed.src, now)) {
       this.drop('source_not_authorized');
       return;
@@ -312,11 +415,87 @@ export class GatewayState {
       }
       this.scheduleTick(now);
     }
+    for (const client of this.clients.values()) {
+      const at = client.nat.pollTimeout();
+      if (at !== undefined && at <= now) client.nat.handleTimeout(now);
+    }
     this.drainNode(now);
   }
 
   pollTimeout(): number | undefined {
-    return this.nextTick;
+    let next = this.nextTick;
+    for (const client of this.clients.values()) {
+      const at = client.nat.pollTimeout();
+      if (at !== undefined && (next === undefined || at < next)) next = at;
+    }
+    return next;
+  }
+
+  /** A name the driver must resolve for a client's AssignedIps (then `handleDomainResolved`). */
+  pollResolveRequest(): ResolveRequest | undefined {
+    return this.resolveOut.shift();
+  }
+
+  /**
+   * The driver resolved `request.domain` (A and AAAA; an empty list when a family has no
+   * address), or gave up (`null`: the 10 s timeout). Installs the proxy ⇄ real mapping and
+   * answers DomainStatus (§1.6 step 4).
+   */
+  handleDomainResolved(
+    request: ResolveRequest,
+    result: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] } | null,
+    now: number,
+  ): void {
+    const client = this.clients.get(request.clientId);
+    if (!client) return;
+    // The grant may have gone while the name was being resolved.
+    if (this.refusal(client, request.resourceId, request.domain, now) !== undefined) {
+      this.sendDomainStatus(client, request.resourceId, request.domain, 'Inactive', now, 'not authorized');
+      return;
+    }
+    if (result === null) {
+      this.sendDomainStatus(
+        client,
+        request.resourceId,
+        request.domain,
+        'Inactive',
+        now,
+        'resolution timed out',
+      );
+      return;
+    }
+    const proxies = request.proxyIps.map((ip) => parseIpAddress(ip)!).sort(compareBytes);
+    // A proxy address now standing for another name means the client restarted and renumbered:
+    // everything it had is stale (Firezone wipes the table too).
+    const domain = request.domain.toLowerCase();
+    if (
+      proxies.some((ip) => {
+        const existing = client.proxyTargets.get(formatIp(ip));
+        return existing !== undefined && existing.domain !== domain;
+      })
+    ) {
+      client.nat.clear();
+      client.proxyTargets.clear();
+    }
+    const v4 = result.ipv4.map((ip) => parseIpAddress(ip)).filter((ip): ip is Uint8Array => ip?.length === 4);
+    const v6 = result.ipv6
+      .map((ip) => parseIpAddress(ip))
+      .filter((ip): ip is Uint8Array => ip?.length === 16);
+    let i4 = 0;
+    let i6 = 0;
+    for (const proxy of proxies) {
+      const pool = proxy.length === 4 ? v4 : v6;
+      const index = proxy.length === 4 ? i4++ : i6++;
+      const target = pool.length === 0 ? null : pool[index % pool.length]!;
+      client.proxyTargets.set(formatIp(proxy), { resourceId: request.resourceId, domain, target });
+    }
+    this.rebuildRoutes(client);
+    this.sendDomainStatus(client, request.resourceId, request.domain, 'Active', now);
+  }
+
+  /** Shutting down: every connected client hears Goodbye and forgets us at once (§1.4). */
+  shutdown(now: number): void {
+    for (const client of this.clients.values()) this.sayGoodbye(client.id, now);
   }
 
   drainNode(now: number): void {
@@ -350,11 +529,23 @@ export class GatewayState {
     return this.events.shift();
   }
 
-  clientList(): { id: string; resources: string[]; connected: boolean }[] {
+  clientList(): {
+    id: string;
+    resources: string[];
+    connected: boolean;
+    dnsNames: { proxy: string; domain: string; target: string | null }[];
+    natSessions: number;
+  }[] {
     return [...this.clients.values()].map((client) => ({
       id: client.id,
       resources: [...client.authorizations.keys()],
       connected: this.node.isConnected(client.id),
+      dnsNames: [...client.proxyTargets].map(([proxy, t]) => ({
+        proxy,
+        domain: t.domain,
+        target: t.target ? formatIp(t.target) : null,
+      })),
+      natSessions: client.nat.size,
     }));
   }
 
@@ -389,6 +580,7 @@ export class GatewayState {
   /** A client with no authorization left loses its connection and peer state (§4.2, §4.4). */
   private afterAuthorizationChange(client: ClientPeer, now: number, reason: string): void {
     if (client.authorizations.size > 0) return;
+    this.sayGoodbye(client.id, now);
     this.node.closeConnection(client.id, now);
     this.unindex(client);
     this.clients.delete(client.id);
@@ -409,9 +601,124 @@ export class GatewayState {
         routes.insert(resource.id, '0.0.0.0/0', resource.filters, resource.id);
         routes.insert(resource.id, '::/0', resource.filters, resource.id);
       }
-      // DNS resources route by proxy IP, installed by the p2p control protocol.
+    }
+    // DNS resources route by proxy address, installed by AssignedIps, with the resource's filters.
+    for (const [proxy, target] of [...client.proxyTargets]) {
+      const authorization = client.authorizations.get(target.resourceId);
+      if (!authorization || authorization.resource.type !== 'dns') {
+        client.proxyTargets.delete(proxy);
+        continue;
+      }
+      const bits = proxy.includes(':') ? 128 : 32;
+      routes.insert(target.resourceId, `${proxy}/${bits}`, authorization.resource.filters, target.resourceId);
     }
     client.routes = routes;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The p2p control protocol and the DNS-resource NAT (PROTOCOL.md §1.3, §1.6).
+
+  private handleControl(client: ClientPeer, packet: Uint8Array, now: number): void {
+    const event = decodeP2pControl(packet);
+    if (isP2pControlError(event)) {
+      this.drop('invalid_control');
+      return;
+    }
+    switch (event.kind) {
+      case 'assigned_ips':
+        this.handleAssignedIps(client, event, now);
+        return;
+      case 'goodbye':
+        // The client is gone: its state goes now, not after a timeout (§1.4).
+        this.node.closeConnection(client.id, now);
+        this.unindex(client);
+        this.clients.delete(client.id);
+        this.events.push({ type: 'client_removed', clientId: client.id, reason: 'goodbye' });
+        return;
+      case 'domain_status':
+        this.drop('unexpected_control');
+        return;
+      default:
+        this.drop('unknown_control_kind');
+    }
+  }
+
+  private handleAssignedIps(client: ClientPeer, event: AssignedIps, now: number): void {
+    const proxies = event.proxyIps.map((ip) => parseIpAddress(ip));
+    if (
+      proxies.length === 0 ||
+      proxies.length > 8 ||
+      proxies.some((ip) => ip === null || !contains(ip.length === 4 ? PROXY_V4 : PROXY_V6, ip))
+    ) {
+      this.drop('invalid_control');
+      return;
+    }
+    const refusal = this.refusal(client, event.resource, event.domain, now);
+    if (refusal !== undefined) {
+      this.drop('assigned_ips_refused');
+      this.sendDomainStatus(client, event.resource, event.domain, 'Inactive', now, refusal);
+      return;
+    }
+    // Every AssignedIps is resolved again: a repeated one is how the client refreshes the name.
+    this.resolveOut.push({
+      clientId: client.id,
+      resourceId: event.resource,
+      domain: event.domain,
+      proxyIps: event.proxyIps,
+    });
+  }
+
+  /** Why `client` may not map `domain` of `resourceId` (undefined: it may). */
+  private refusal(client: ClientPeer, resourceId: string, domain: string, now: number): string | undefined {
+    const authorization = client.authorizations.get(resourceId);
+    if (!authorization || authorization.expiresAt <= now) return 'not authorized';
+    const resource = authorization.resource;
+    if (resource.type !== 'dns' || resource.address === undefined) return 'not a DNS resource';
+    const pattern = parsePattern(resource.address);
+    if (!pattern || !patternMatches(pattern, domain)) return 'domain outside the resource';
+    return undefined;
+  }
+
+  private sendDomainStatus(
+    client: ClientPeer,
+    resource: string,
+    domain: string,
+    status: NatStatus,
+    now: number,
+    reason?: string,
+  ): void {
+    this.events.push({
+      type: 'domain_status',
+      clientId: client.id,
+      domain,
+      status,
+      ...(reason ? { reason } : {}),
+    });
+    const packet = buildDomainStatus({ resource, domain, status });
+    // Never buffered: if the tunnel is not up, the client's 2 s re-send covers it (§1.6).
+    if (!isP2pControlError(packet)) this.node.encapsulate(client.id, packet, now);
+  }
+
+  private sayGoodbye(clientId: string, now: number): void {
+    if (this.node.isConnected(clientId)) this.node.encapsulate(clientId, buildGoodbye(), now);
+  }
+
+  /**
+   * A client packet to one of its proxy addresses: rewritten to the resolved address (§1.6
+   * step 5), or answered with ICMP unreachable when the name has no address of that family.
+   */
+  private translateToResource(client: ClientPeer, parsed: IpPacket, now: number): boolean {
+    const target = client.proxyTargets.get(formatIp(parsed.dst))?.target;
+    if (!target || target.length !== parsed.dst.length) {
+      this.drop('no_dns_target');
+      this.reply(client, parsed.bytes, 'unreachable', now);
+      return false;
+    }
+    if (client.nat.translateOutbound(parsed, target, now) !== 'translated') {
+      this.drop('nat_failed');
+      return false;
+    }
+    return true;
   }
 
   private sourceAuthorized(client: ClientPeer, src: Uint8Array, now: number): boolean {
@@ -460,6 +767,14 @@ export class GatewayState {
 }
 
 const TUNNEL_RANGES_GATEWAY_CIDRS = TUNNEL_RANGES_GATEWAY.map(parseCidr);
+const PROXY_V4 = parseCidr(PROXY_IPV4_RANGE);
+const PROXY_V6 = parseCidr(PROXY_IPV6_RANGE);
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return a.length - b.length;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
 
 function gatewayResource(view: {
   id: string;

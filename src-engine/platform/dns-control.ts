@@ -25,7 +25,7 @@ import {
   realpathSync,
   statSync,
 } from 'node:fs';
-import { lstat, mkdir, open, readFile, readlink, rename, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readlink, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseCidr } from '../datapath/allowed-ips.js';
@@ -584,7 +584,17 @@ async function atomicReplace(path: string, create: (tmp: string) => Promise<void
   );
   try {
     await create(tmp);
-    await rename(tmp, path);
+    try {
+      await rename(tmp, path);
+    } catch (error) {
+      // A bind-mounted resolv.conf (containers, `ip netns exec`) cannot be replaced, only
+      // rewritten in place: the mount stays and its content changes.
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
+      const content = await readFile(tmp);
+      await writeFile(path, content);
+      await unlink(tmp).catch(() => undefined);
+      return;
+    }
   } catch (error) {
     await unlink(tmp).catch(() => undefined);
     throw error;

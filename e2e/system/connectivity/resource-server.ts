@@ -4,6 +4,7 @@
  * - HTTP on every address, `httpPort`:
  *     GET /          → "hello from resource\n"
  *     GET /whoami    → {"address","port","family"} of the TCP peer (shows the gateway's masquerade)
+ *     GET /whereami  → {"address"}: the local address the request arrived at (which target a NAT chose)
  *     GET /bytes?n=N → the first N bytes of the deterministic payload (resource-data.ts)
  *     GET /healthz   → "ok"
  * - UDP echo on `udpEchoPort` (IPv4 and IPv6).
@@ -82,6 +83,10 @@ async function main(): Promise<void> {
       const address = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ address, port: req.socket.remotePort, family: isIP(address) }));
+    } else if (url.pathname === '/whereami') {
+      const address = (req.socket.localAddress ?? '').replace(/^::ffff:/, '');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ address }));
     } else if (url.pathname === '/bytes') {
       const n = Number(url.searchParams.get('n') ?? '0');
       if (!Number.isSafeInteger(n) || n < 0 || n > MAX_RESOURCE_BYTES) {

@@ -27,8 +27,20 @@ const REPO = new URL('../../../', import.meta.url).pathname;
 const TSX_LOADER = new URL('../../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 
 export interface SystemOptions {
-  /** Extra policy lines, and whether the LAN policy exists (default true). */
+  /** Whether the LAN policy exists (default true). */
   readonly lanPolicy?: boolean;
+  /** More resources and policies of the portal config (YAML flow mappings, one per entry). */
+  readonly resources?: readonly string[];
+  readonly policies?: readonly string[];
+  /** The portal's upstream Do53 resolvers (default [10.203.0.50]; [] for none). */
+  readonly upstreamDo53?: readonly string[];
+  /**
+   * The client's `--dns-control` (default off). Use resolv-conf only after
+   * `topo.setResolvConf('client', …)`: then the namespace's own file is the one rewritten.
+   */
+  readonly clientDnsControl?: 'off' | 'resolv-conf';
+  /** More client flags (e.g. --internet-resource). */
+  readonly clientArgs?: readonly string[];
 }
 
 export class System {
@@ -71,12 +83,12 @@ resources:
   - { name: Resources A, type: cidr, address: 10.203.0.0/26, site: HQ }
   - { name: Resources B, type: cidr, address: 10.203.0.64/26, site: HQ }
   - { name: Forbidden, type: cidr, address: 10.203.0.128/25, site: HQ }
-policies:
+${(this.options.resources ?? []).map((line) => `  - ${line}\n`).join('')}policies:
 ${lanPolicy ? '  - { group: engineering, resource: Resources A }\n' : ''}  - { group: engineering, resource: Resources B }
-relays:
+${(this.options.policies ?? []).map((line) => `  - ${line}\n`).join('')}relays:
 ${relay ? `  - { name: relay-1, urls: ["turn:${relay.address}:3478"], secret: ${relay.secret} }` : '  []'}
 dns:
-  upstream_do53: [10.203.0.50]
+  upstream_do53: [${(this.options.upstreamDo53 ?? ['10.203.0.50']).join(', ')}]
 `,
       { mode: 0o600 },
     );
@@ -169,6 +181,9 @@ dns:
         dir,
         '--status-socket',
         this.statusSocket,
+        '--dns-control',
+        this.options.clientDnsControl ?? 'off',
+        ...(this.options.clientArgs ?? []),
         '--log-level',
         'debug',
       ],

@@ -217,6 +217,8 @@ export interface DigOptions {
   type?: 'A' | 'AAAA' | 'TXT' | 'CNAME' | 'PTR' | 'SRV' | 'ANY';
   timeoutS?: number;
   tries?: number;
+  /** Ask over TCP (`+tcp`). */
+  tcp?: boolean;
 }
 
 export interface DigResult {
@@ -240,6 +242,7 @@ export async function dig(host: Host, name: string, options: DigOptions): Promis
       options.type ?? 'A',
       `+time=${timeoutS}`,
       `+tries=${tries}`,
+      ...(options.tcp ? ['+tcp'] : []),
       '+noall',
       '+comments',
       '+answer',

@@ -11,6 +11,8 @@
  *   site-router    wan0 10.200.0.40 ─┘   br-lan 10.202.0.1/24 ── gateway1 .11, gateway2 .12
  *                                        res0 10.203.0.1/24 ── resource 10.203.0.50
  */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isIP, BlockList } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
@@ -690,6 +692,22 @@ export class ConnectivityTopology {
   }
 
   /** Kills every process and deletes every namespace of the topology; safe to call twice. */
+  /**
+   * Gives `host`'s processes their own /etc/resolv.conf: `ip netns exec` bind-mounts
+   * /etc/netns/<namespace>/resolv.conf over it, so a client that rewrites its resolver
+   * configuration changes only that namespace's file, never the machine's. Removed on clean-up.
+   */
+  setResolvConf(host: HostName | Host, nameservers: readonly string[]): void {
+    const ns = this.host(host).ns.name;
+    const dir = join('/etc/netns', ns);
+    mkdirSync(dir, { recursive: true });
+    this.harness.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(
+      join(dir, 'resolv.conf'),
+      `# resolv.conf of test namespace ${ns}\n${nameservers.map((ip) => `nameserver ${ip}\n`).join('')}`,
+    );
+  }
+
   async destroy(): Promise<void> {
     this.destroyed = true;
     await this.harness.cleanup();
