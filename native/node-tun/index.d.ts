@@ -112,6 +112,13 @@ export interface UdpBindOptions {
   gso?: boolean | undefined;
   /** Receive coalesced datagrams with UDP GRO (Linux 5.0+); the addon splits them into slots. Default true. */
   gro?: boolean | undefined;
+  /**
+   * SO_MARK (Linux), set before bind: every datagram of the socket carries this fwmark, for policy
+   * routing (`ip rule ... fwmark`). Needs CAP_NET_ADMIN (or CAP_NET_RAW on Linux 5.17+): without
+   * it bind throws an EPERM error that says so. Absent: no mark and no capability needed.
+   * Other platforms throw ERR_NOT_SUPPORTED when a mark is given.
+   */
+  mark?: number | undefined;
 }
 
 export class UdpSocket {
@@ -159,3 +166,21 @@ export class UdpSocket {
   /** Idempotent. */
   close(): void;
 }
+
+/**
+ * Sets SO_MARK (Linux) on a socket that someone else created, e.g. a node:dgram socket after
+ * bind, so that its packets carry the fwmark from then on. mark: 0..0xffffffff. Throws a
+ * SystemError (EPERM without CAP_NET_ADMIN/CAP_NET_RAW, EBADF, ENOTSOCK, ...); on other platforms
+ * an Error with code ERR_NOT_SUPPORTED.
+ */
+export function setSocketMark(fd: number, mark: number): void;
+
+/**
+ * A fresh TCP socket (AF_INET or AF_INET6; SOCK_NONBLOCK | SOCK_CLOEXEC) with SO_MARK set (Linux),
+ * not bound and not connected; the caller owns the fd. Wrap it with
+ * `new net.Socket({ fd, readable: true, writable: true })` and call `.connect(port, ip)` in the
+ * same tick with an IP address of the same family: Node starts reading a wrapped fd at once, and
+ * if the event loop polls the socket before connect() it reports ENOTCONN and destroys it.
+ * Errors as for setSocketMark (the fd is closed first).
+ */
+export function createTcpSocket(family: 4 | 6, mark: number): number;

@@ -11,3 +11,5 @@ exports.encodeAddress = binding.encodeAddress;
 exports.decodeAddress = binding.decodeAddress;
 exports.TunDevice = binding.TunDevice;
 exports.UdpSocket = binding.UdpSocket;
+exports.setSocketMark = binding.setSocketMark;
+exports.createTcpSocket = binding.createTcpSocket;

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { markDgramSocket } from '../platform/fwmark.js';
 import { ADDR_SIZE, createDatagramBatch, type DatagramBatch, slot } from '../tun/batch.js';
 import { EndpointCache } from './address-record.js';
 import type { UdpTransport, UdpTransportStats } from './udp.js';
@@ -26,7 +27,13 @@ export class DgramUdpTransport implements UdpTransport {
     this.batch = createDatagramBatch(batchSize, 2048);
   }
 
-  static bind(options: { address: string; port: number; batchSize?: number }): Promise<DgramUdpTransport> {
+  /** mark: SO_MARK (Linux, CAP_NET_ADMIN), set right after bind, before anything is sent. */
+  static bind(options: {
+    address: string;
+    port: number;
+    batchSize?: number;
+    mark?: number;
+  }): Promise<DgramUdpTransport> {
     const socket = createSocket({
       type: isIPv6(options.address) ? 'udp6' : 'udp4',
       recvBufferSize: 4 << 20,
@@ -36,6 +43,15 @@ export class DgramUdpTransport implements UdpTransport {
       socket.once('error', reject);
       socket.bind(options.port, options.address, () => {
         socket.off('error', reject);
+        if (options.mark !== undefined) {
+          try {
+            markDgramSocket(socket, options.mark);
+          } catch (error) {
+            socket.close();
+            reject(error as Error);
+            return;
+          }
+        }
         resolve(new DgramUdpTransport(socket, options.batchSize ?? 64));
       });
     });

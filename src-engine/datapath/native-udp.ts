@@ -8,6 +8,8 @@ export interface NativeUdpOptions {
   readonly batchSize?: number;
   /** Socket buffers; large ones absorb bursts of a fast flow (default 4 MiB). */
   readonly bufferSize?: number;
+  /** SO_MARK, set before bind (Linux, CAP_NET_ADMIN): see src-engine/platform/fwmark.ts. */
+  readonly mark?: number;
 }
 
 /** A UDP socket over node-tun's recvmmsg/sendmmsg: one native call per batch each way. */
@@ -24,6 +26,7 @@ export class NativeUdpTransport implements UdpTransport {
       port: options.port,
       recvBufferSize: size,
       sendBufferSize: size,
+      ...(options.mark !== undefined ? { mark: options.mark } : {}),
     });
     this.batchSize = options.batchSize ?? 64;
     this.batch = createDatagramBatch(this.batchSize, 2048);

@@ -2,10 +2,17 @@
  * Applies the engine's interface configuration to a Linux TUN device with iproute2, idempotently:
  * each call brings addresses and routes to exactly the given sets, adding what is new and
  * removing what is gone, so resource routes follow the portal live. Tools run by absolute path.
+ *
+ * Routes go through policy routing (./linux-policy-routing.ts): resource routes into table
+ * 0x2021fd00; 0.0.0.0/0 and ::/0 (the Internet resource) into table 0x2021fd02 with the LAN's
+ * routes copied to 0x2021fd01; all of it only for packets without the engine's fwmark, so the
+ * engine's own sockets, marked with ENGINE_FWMARK (./fwmark.ts), never loop through the TUN.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { ENGINE_FWMARK } from './fwmark.js';
+import { type IpRunner, LinuxPolicyRouting } from './linux-policy-routing.js';
 
 const run = promisify(execFile);
 
@@ -20,13 +27,16 @@ export interface LinuxInterfaceState {
 
 export class LinuxInterface {
   private addresses = new Set<string>();
-  private routes = new Set<string>();
   private up = false;
+  private readonly routing: LinuxPolicyRouting;
 
   constructor(
     readonly name: string,
-    private readonly ip: (args: string[]) => Promise<void> = defaultIp,
-  ) {}
+    private readonly ip: IpRunner = defaultIp,
+    options: { readonly mark?: number } = {},
+  ) {
+    this.routing = new LinuxPolicyRouting(name, ip, options.mark ?? ENGINE_FWMARK);
+  }
 
   async apply(state: LinuxInterfaceState): Promise<void> {
     if (!this.up) {
@@ -54,16 +64,21 @@ export class LinuxInterface {
         ]);
     }
     this.addresses = addresses;
-    const routes = new Set(state.routes);
-    for (const route of this.routes) {
-      if (!routes.has(route))
-        await this.ip([...family(route), 'route', 'del', route, 'dev', this.name]).catch(() => undefined);
-    }
-    for (const route of routes) {
-      if (!this.routes.has(route))
-        await this.ip([...family(route), 'route', 'replace', route, 'dev', this.name]);
-    }
-    this.routes = routes;
+    // Resource routes, and 0.0.0.0/0 and ::/0 when the Internet resource is on.
+    await this.routing.apply(state.routes);
+  }
+
+  /** Copies the LAN's routes again for the Internet resource (call when the host's networks change). */
+  async refreshLanRoutes(): Promise<void> {
+    await this.routing.refreshLanRoutes();
+  }
+
+  /**
+   * Removes the policy rules and the routes of the engine's tables (on exit). The TUN's own
+   * addresses and routes go with the device when it closes. apply() starts from scratch after it.
+   */
+  async cleanup(): Promise<void> {
+    await this.routing.cleanup();
   }
 }
 
@@ -71,9 +86,9 @@ function family(cidr: string): string[] {
   return cidr.includes(':') ? ['-6'] : ['-4'];
 }
 
-async function defaultIp(args: string[]): Promise<void> {
+async function defaultIp(args: string[]): Promise<string> {
   try {
-    await run(IP_BINARY, args);
+    return (await run(IP_BINARY, args)).stdout;
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
     throw new Error(`ip ${args.join(' ')} failed: ${stderr || (error as Error).message}`, { cause: error });

@@ -6,9 +6,17 @@
  *
  * The class exposes the subset of the browser WebSocket API the phoenix client uses. Callbacks
  * into the phoenix client run inside try/catch: a throw there is reported, not a process crash.
+ *
+ * With a socket mark (Linux; `socketMark` below or `setPortalSocketMark`), the TCP connection
+ * comes from a socket marked before its SYN (src-engine/platform/fwmark.ts), so that with the
+ * Internet resource on it still leaves through the physical network, not the tunnel.
  */
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequestArgs, IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import WebSocket from 'ws';
+import { connectMarkedTcp, type HostLookup } from '../platform/fwmark.js';
 import { CONNECT_TIMEOUT_MS, HARD_MAX_FRAME_BYTES } from './constants.js';
 
 export interface UpgradeRejection {
@@ -25,6 +33,82 @@ export interface TransportHooks {
   readonly onUpgradeRejected: (rejection: UpgradeRejection) => void;
   /** A phoenix callback threw while handling a transport event. */
   readonly onCallbackError: (error: unknown) => void;
+  /**
+   * SO_MARK for the TCP socket (Linux, needs CAP_NET_ADMIN); default: the process-wide one of
+   * setPortalSocketMark (none unless set). null: no mark even if a process-wide one is set.
+   */
+  readonly socketMark?: number | null;
+  /** Name resolution for the portal's host when the socket is marked (default: dns.lookup). */
+  readonly lookup?: HostLookup;
+}
+
+let defaultMark: { readonly mark: number; readonly lookup?: HostLookup } | undefined;
+
+/**
+ * Marks the TCP sockets of every portal WebSocket opened from now on in this process (each
+ * reconnect opens a new one), unless its hooks say otherwise; undefined turns it off. For runtimes
+ * whose session (src-engine/portal/session.ts) builds the hooks itself.
+ */
+export function setPortalSocketMark(
+  mark: number | undefined,
+  options: { readonly lookup?: HostLookup } = {},
+): void {
+  defaultMark = mark === undefined ? undefined : { mark, ...options };
+}
+
+type CreateConnection = (
+  options: ClientRequestArgs & ConnectionOptions,
+  oncreate: (err: Error | null, socket?: Duplex) => void,
+) => undefined;
+
+/**
+ * ws's `createConnection` for a marked socket. ws hands it the request options (host without
+ * brackets, port) and, without it, would call net.connect or tls.connect. The socket is made
+ * asynchronously (name resolution, then connect from a marked fd) and handed to http's
+ * ClientRequest through the `oncreate` callback, which it accepts when nothing is returned. A
+ * request aborted meanwhile destroys the socket when it arrives.
+ */
+export function markedCreateConnection(
+  secure: boolean,
+  mark: number,
+  options: { readonly lookup?: HostLookup; readonly timeoutMs?: number } = {},
+): CreateConnection {
+  return (request, oncreate) => {
+    const host = request.host ?? request.hostname ?? 'localhost';
+    const port = Number(request.port ?? (secure ? 443 : 80));
+    connectMarkedTcp({
+      host,
+      port,
+      mark,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+      ...(options.timeoutMs !== undefined ? { attemptTimeoutMs: options.timeoutMs } : {}),
+    }).then(
+      (tcp) => {
+        if (!secure) {
+          oncreate(null, tcp);
+          return;
+        }
+        // What ws's own tlsConnect does, over the connected marked socket.
+        const servername = request.servername || request.servername === '' ? request.servername : host;
+        try {
+          oncreate(
+            null,
+            tlsConnect({
+              ...request,
+              path: undefined,
+              socket: tcp,
+              servername: isIP(servername) ? '' : servername,
+            }),
+          );
+        } catch (error) {
+          tcp.destroy();
+          oncreate(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+      (error: unknown) => oncreate(error instanceof Error ? error : new Error(String(error))),
+    );
+    return undefined;
+  };
 }
 
 /** What the phoenix client expects of a transport instance. */
@@ -60,12 +144,23 @@ export function createNodeTransport(hooks: TransportHooks): PhoenixTransportClas
     private readonly ws: WebSocket;
 
     constructor(url: string) {
+      const timeout = hooks.handshakeTimeoutMs ?? CONNECT_TIMEOUT_MS;
+      const mark = hooks.socketMark === undefined ? defaultMark?.mark : (hooks.socketMark ?? undefined);
+      const lookup = hooks.lookup ?? defaultMark?.lookup;
       this.ws = new WebSocket(url, {
         headers: { ...hooks.headers },
-        handshakeTimeout: hooks.handshakeTimeoutMs ?? CONNECT_TIMEOUT_MS,
+        handshakeTimeout: timeout,
         maxPayload: HARD_MAX_FRAME_BYTES,
         perMessageDeflate: false,
         followRedirects: false,
+        ...(mark !== undefined
+          ? {
+              createConnection: markedCreateConnection(/^(wss|https):/i.test(url), mark, {
+                timeoutMs: timeout,
+                ...(lookup ? { lookup } : {}),
+              }) as never,
+            }
+          : {}),
       });
       this.ws.on('open', () => this.guard(() => this.onopen?.()));
       this.ws.on('message', (data: WebSocket.RawData, isBinary: boolean) =>

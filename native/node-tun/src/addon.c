@@ -33,7 +33,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   if (napi_create_object(env, &token) != napi_ok || napi_create_reference(env, token, 1, &inst->token) != napi_ok)
     return NULL;
   if (nt_addr_init(env, exports) == NULL || nt_tun_init(env, exports, inst) == NULL ||
-      nt_udp_init(env, exports, inst) == NULL)
+      nt_udp_init(env, exports, inst) == NULL || nt_sockopt_init(env, exports) == NULL)
     return NULL;
   return exports;
 }

@@ -74,6 +74,13 @@ napi_value nt_addr_init(napi_env env, napi_value exports);
 /* ---- tun.c / udp.c ---- */
 napi_value nt_tun_init(napi_env env, napi_value exports, nt_instance *inst);
 napi_value nt_udp_init(napi_env env, napi_value exports, nt_instance *inst);
+
+/* ---- sockopt.c: socket marks (SO_MARK, Linux; ENOSYS elsewhere) ---- */
+/* Sets SO_MARK on fd: 0 or an errno value. */
+int nt_set_mark(int fd, uint32_t mark);
+/* Throws the error of a failed nt_set_mark (EPERM names the capability it needs). */
+void nt_throw_mark_error(napi_env env, int err, uint32_t mark);
+napi_value nt_sockopt_init(napi_env env, napi_value exports);
 int nt_check_token(napi_env env, napi_value arg);
 
 #endif

@@ -702,7 +702,7 @@ static int set_buffer(int fd, int force_opt, int opt, uint32_t size) {
   return setsockopt(fd, SOL_SOCKET, opt, &v, sizeof v) == 0 ? 0 : errno;
 }
 
-/* UdpSocket.bind({ address, port, reuseAddr?, recvBufferSize?, sendBufferSize? }) */
+/* UdpSocket.bind({ address, port, reuseAddr?, recvBufferSize?, sendBufferSize?, gso?, gro?, mark? }) */
 static napi_value udp_bind(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = {NULL}, v;
@@ -756,6 +756,13 @@ static napi_value udp_bind(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "options.gro must be a boolean");
     return NULL;
   }
+  uint32_t mark = 0;
+  int want_mark = 0;
+  if (!nt_get_option(env, options, "mark", &v, &present)) return NULL;
+  if (present) {
+    if (!nt_arg_uint(env, v, "options.mark", 0, UINT32_MAX, &mark)) return NULL;
+    want_mark = 1;
+  }
 
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
@@ -781,6 +788,9 @@ static napi_value udp_bind(napi_env env, napi_callback_info info) {
   if (af == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) {
     err = errno;
     syscall = "setsockopt(IPV6_V6ONLY)";
+  } else if (want_mark && (err = nt_set_mark(fd, mark)) != 0) {
+    /* Before bind, so that no datagram of this socket ever leaves unmarked. */
+    syscall = "setsockopt(SO_MARK)";
   } else if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) {
     err = errno;
     syscall = "setsockopt(SO_REUSEADDR)";
@@ -830,6 +840,10 @@ static napi_value udp_bind(napi_env env, napi_callback_info info) {
   }
   if (err != 0) {
     close(fd);
+    if (want_mark && strcmp(syscall, "setsockopt(SO_MARK)") == 0) {
+      nt_throw_mark_error(env, err, mark);
+      return NULL;
+    }
     char detail[96];
     snprintf(detail, sizeof detail, "%s:%u", text, port);
     nt_throw_errno(env, err, syscall, detail);
