@@ -38,6 +38,8 @@ export const CAPTURE_TRAILER_MARKER: Uint8Array = new Uint8Array(PCAP_RECORD_HEA
 
 export type SocketRequest =
   | { readonly command: 'status' }
+  /** Turns the Internet resource on or off, live; answered with the status after the change. */
+  | { readonly command: 'internet'; readonly enabled: boolean }
   | {
       readonly command: 'capture';
       readonly seconds: number;
@@ -69,8 +71,15 @@ export function parseSocketRequest(line: string): SocketRequest | { readonly err
   }
   const request = json as Record<string, unknown>;
   if (request.command === 'status') return { command: 'status' };
+  if (request.command === 'internet') {
+    if (typeof request.enabled !== 'boolean')
+      return { error: 'bad request: internet needs "enabled": true or false' };
+    return { command: 'internet', enabled: request.enabled };
+  }
   if (request.command !== 'capture') {
-    return { error: `bad request: unknown command ${JSON.stringify(request.command)} (status or capture)` };
+    return {
+      error: `bad request: unknown command ${JSON.stringify(request.command)} (status, internet or capture)`,
+    };
   }
   const seconds = request.seconds;
   const maxBytes = request.maxBytes ?? CAPTURE_DEFAULT_MAX_BYTES;

@@ -16,6 +16,8 @@ import { ClientRuntime } from '../src-engine/client/client-runtime.js';
 import { iceAgentFactory } from '../src-engine/node/ice-agent-adapter.js';
 import { hostAddresses } from '../src-engine/platform/host-addresses.js';
 import { LinuxInterface } from '../src-engine/platform/linux-interface.js';
+import { ENGINE_FWMARK, setSocketMark } from '../src-engine/platform/fwmark.js';
+import { setPortalSocketMark } from '../src-engine/portal/ws-transport.js';
 import {
   createDnsControl,
   parseNameservers,
@@ -41,6 +43,9 @@ may reach into its TUN device; traffic to them goes peer-to-peer (or relayed) to
 Usage:
   npm run client -- [run] [options]        run the client (root or CAP_NET_ADMIN)
   npm run client -- status [--json]        show what a running client is doing
+  npm run client -- internet-resource on|off
+                                           route all traffic through the Internet resource (if
+                                           the portal offers one), or stop; takes effect at once
   npm run client -- capture --seconds N --out FILE [--max-bytes B]
                                            write the tunnel's packets to a new pcap file (root;
                                            B default 100M, at most 1G; N at most 3600; Ctrl-C stops)
@@ -88,6 +93,7 @@ export interface RunConfig {
 export type Command =
   | { readonly kind: 'help' }
   | { readonly kind: 'status'; readonly socket: string; readonly json: boolean }
+  | { readonly kind: 'internet'; readonly socket: string; readonly enabled: boolean }
   | { readonly kind: 'capture'; readonly args: CaptureArgs }
   | { readonly kind: 'run'; readonly config: RunConfig };
 
@@ -130,8 +136,14 @@ export function parseCommand(argv: readonly string[], env: Env): Command {
     );
   }
   const command = positionals[0] ?? 'run';
-  if (positionals.length > 1) throw new UsageError(`unexpected argument: ${positionals[1]}`);
   const socket = values['status-socket'] ?? env.FZ_CLIENT_STATUS ?? DEFAULT_STATUS_SOCKET;
+  if (command === 'internet-resource') {
+    const state = positionals[1];
+    if ((state !== 'on' && state !== 'off') || positionals.length > 2)
+      throw new UsageError('internet-resource takes one argument: on or off');
+    return { kind: 'internet', socket, enabled: state === 'on' };
+  }
+  if (positionals.length > 1) throw new UsageError(`unexpected argument: ${positionals[1]}`);
   if (command === 'status') return { kind: 'status', socket, json: values.json ?? false };
   if (command !== 'run') throw new UsageError(`unknown command: ${command} (run or status)`);
 
@@ -200,7 +212,10 @@ export async function run(config: RunConfig): Promise<number> {
   const log = redactingLogger(consoleLogger(config.logLevel, config.logFormat), () => [config.token]);
   const id = deviceId(config);
   const tun = new LinuxTunDevice({ name: config.tunName });
-  const transports = await openUdpSockets();
+  // The engine's own traffic (peers, relays, portal, upstream DNS) carries the routing mark, so
+  // policy routing never sends it into our TUN, even with the Internet resource on.
+  const transports = await openUdpSockets({ mark: ENGINE_FWMARK });
+  setPortalSocketMark(ENGINE_FWMARK);
   const iface = new LinuxInterface(tun.name);
   const version = clientVersion();
   const dns =
@@ -233,18 +248,21 @@ export async function run(config: RunConfig): Promise<number> {
       await dns?.apply({ interfaceName: tun.name, servers: c.dnsServers, searchDomain: c.searchDomain });
     },
     systemDnsServers,
+    markSocket: (fd) => setSocketMark(fd),
     hostAddresses: () => hostAddresses({ excludeInterfaces: [tun.name] }),
     logger: log,
     internetResource: config.internetResource,
   });
   const server = serveStatus(config.statusSocket, () => runtime.status(), {
     addPacketTap: (tap) => runtime.addPacketTap(tap),
+    setInternetResource: (enabled) => runtime.setInternetResourceEnabled(enabled),
   });
   return await new Promise<number>((resolve) => {
     const finish = (code: number): void => {
       server.close();
       void runtime
         .stop()
+        .then(() => iface.cleanup())
         .then(() => dns?.restore())
         .catch((error: unknown) =>
           log.error('cannot restore the DNS configuration', { error: String(error) }),
@@ -303,6 +321,22 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     return 0;
   }
   if (command.kind === 'capture') return await captureCommand(command.args);
+  if (command.kind === 'internet') {
+    try {
+      const status = await readStatus(command.socket, 3_000, {
+        command: 'internet',
+        enabled: command.enabled,
+      });
+      const offered = status.resources.some((r) => r.type === 'internet');
+      process.stdout.write(
+        `Internet resource: ${command.enabled ? 'on' : 'off'}${offered ? '' : ' (the portal offers none now)'}\n`,
+      );
+      return 0;
+    } catch (error) {
+      process.stderr.write(`fz-client: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
   if (command.kind === 'status') {
     try {
       const status = await readStatus(command.socket);

@@ -26,6 +26,8 @@ export interface StatusServerOptions {
    * `addPacketTap`). Without it, capture requests get a JSON error.
    */
   readonly addPacketTap?: (tap: PacketTap) => () => void;
+  /** Turns the Internet resource on or off (the runtime's `setInternetResourceEnabled`). */
+  readonly setInternetResource?: (enabled: boolean) => void;
 }
 
 type Request = SocketRequest | { readonly error: string };
@@ -115,7 +117,14 @@ export function serveStatus(
     readRequest(socket, (request) => {
       if ('error' in request) endWithError(socket, request.error);
       else if (request.command === 'capture') startCapture(socket, request);
-      else answerStatus(socket);
+      else if (request.command === 'internet') {
+        if (!options.setInternetResource)
+          endWithError(socket, 'this client cannot switch the Internet resource');
+        else {
+          options.setInternetResource(request.enabled);
+          answerStatus(socket);
+        }
+      } else answerStatus(socket);
       // Whatever the reader sends after its request is read and dropped, so that its end is seen.
       socket.resume();
     });
@@ -197,7 +206,11 @@ export function connectError(path: string, error: NodeJS.ErrnoException): Error 
   return new Error(`the client is not running (no status socket at ${path}): ${error.message}`);
 }
 
-export function readStatus(path: string, timeoutMs = 3_000): Promise<ClientStatus> {
+export function readStatus(
+  path: string,
+  timeoutMs = 3_000,
+  request: SocketRequest = { command: 'status' },
+): Promise<ClientStatus> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(path);
     let text = '';
@@ -223,7 +236,7 @@ export function readStatus(path: string, timeoutMs = 3_000): Promise<ClientStatu
     // existed ignores the line and answers with its status all the same.
     socket.on('connect', () => {
       connected = true;
-      socket.write(`${JSON.stringify({ command: 'status' })}\n`);
+      socket.write(`${JSON.stringify(request)}\n`);
     });
     socket.on('data', (chunk) => (text += chunk.toString('utf8')));
     socket.on('error', (error) => {

@@ -33,6 +33,8 @@ export async function startDnsmasq(
     '--pid-file=',
     '--log-queries',
     '--log-facility=-',
+    // Authoritative for .test: unknown names get NXDOMAIN rather than REFUSED (no upstream).
+    '--local=/test/',
   ];
   for (const record of records) {
     if (record.name.startsWith('*.')) {

@@ -1,7 +1,7 @@
 /**
  * DNS-resource scenarios (`npm run test:system -- dns`): the real portal, headless gateway and
  * headless client in network namespaces, with two dnsmasq resolvers from Debian: a corporate one
- * in the resource network that only the gateways can reach (it knows the resources' names) and a
+ * on the site router's resource-network address that only the site (the gateways) can reach (it knows the resources' names) and a
  * public one on the Internet side, the client's system resolver. The client points its
  * namespace's /etc/resolv.conf at its sentinel, so `dig`, `curl` and every program there ask the
  * client. Each scenario fails on any warning of our processes it does not expect.
@@ -15,7 +15,8 @@ import { buildTopology, type ConnectivityTopology } from '../connectivity/topolo
 import { RESOURCE_B_IP, RESOURCE_IP, System } from '../connectivity/system.js';
 import { startDnsmasq } from './dnsmasq.js';
 
-const CORP_DNS = '10.203.0.53';
+/** The site router's address on the resource network: only the site (the gateways) reaches it. */
+const CORP_DNS = '10.203.0.1';
 const PUBLIC_DNS = '10.200.0.53';
 const PUBLIC_NAME_IP = '198.51.100.80';
 const REPO = new URL('../../../', import.meta.url).pathname;
@@ -28,13 +29,14 @@ interface World {
   readonly system: System;
 }
 
-async function dnsWorld(options: { readonly clientArgs?: readonly string[] } = {}): Promise<World> {
+async function dnsWorld(
+  options: { readonly clientArgs?: readonly string[]; readonly internet?: boolean } = {},
+): Promise<World> {
   await removeStale();
   const topo = await buildTopology({ ipv6: false, clientNat: 'cone', siteNat: 'cone', gateways: 1 });
   try {
-    await topo.resourceHost.ip('addr', 'add', `${CORP_DNS}/24`, 'dev', 'eth0');
     await topo.host('portal').ip('addr', 'add', `${PUBLIC_DNS}/24`, 'dev', 'eth0');
-    await startDnsmasq(topo.resourceHost, CORP_DNS, [
+    await startDnsmasq(topo.host('site-router'), CORP_DNS, [
       { name: 'wiki.corp.test', ipv4: RESOURCE_IP },
       { name: 'a.apps.corp.test', ipv4: RESOURCE_IP },
       { name: 'b.apps.corp.test', ipv4: RESOURCE_B_IP },
@@ -50,13 +52,24 @@ async function dnsWorld(options: { readonly clientArgs?: readonly string[] } = {
       resources: [
         '{ name: Wiki, type: dns, address: wiki.corp.test, site: HQ }',
         '{ name: Apps, type: dns, address: "*.apps.corp.test", site: HQ }',
+        ...(options.internet ? ['{ name: Internet, type: internet, site: HQ }'] : []),
       ],
-      policies: ['{ group: engineering, resource: Wiki }', '{ group: engineering, resource: Apps }'],
+      policies: [
+        '{ group: engineering, resource: Wiki }',
+        '{ group: engineering, resource: Apps }',
+        ...(options.internet ? ['{ group: engineering, resource: Internet }'] : []),
+      ],
       upstreamDo53: [],
       clientDnsControl: 'resolv-conf',
       ...(options.clientArgs ? { clientArgs: options.clientArgs } : {}),
     });
     await system.start(1);
+    // The client points the namespace at its sentinel right after the TUN is configured.
+    const deadline = Date.now() + 15_000;
+    while (!/nameserver 100\.100\.111\./.test((await topo.client.exec('cat', ['/etc/resolv.conf'])).stdout)) {
+      if (Date.now() > deadline) throw new Error('the client never pointed resolv.conf at its sentinel');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     return { topo, system };
   } catch (error) {
     await topo.destroy();
@@ -256,6 +269,84 @@ describe('DNS resources under trouble', () => {
     // No DNS query was needed: the client answered none since.
     expect((await system.status()).dns.localAnswers).toBe(answeredBefore);
     expectNoWarnings(system, [/gateway did not acknowledge/]);
+  }, 150_000);
+});
+
+describe('the Internet resource', () => {
+  let world: World | undefined;
+
+  afterEach(async (context) => {
+    if (context.task.result?.state === 'fail' && world)
+      console.error(`--- logs of "${context.task.name}" ---\n${world.topo.logs(6000)}`);
+    await world?.topo.destroy();
+    world = undefined;
+  });
+
+  it('switched on live it carries curl to a host outside every other resource through the gateway; off, it stops', async () => {
+    world = await dnsWorld({ internet: true });
+    const { topo, system } = world;
+    // A web server "on the Internet" (a TEST-NET-2 address on the portal host), reachable from
+    // both NAT routers: what it sees as the peer tells which way the request went.
+    const web = topo.host('portal');
+    await web.ip('addr', 'add', `${PUBLIC_NAME_IP}/32`, 'dev', 'eth0');
+    for (const router of ['client-router', 'site-router'] as const)
+      await topo.host(router).ip('route', 'add', `${PUBLIC_NAME_IP}/32`, 'via', web.ipv4);
+    const server = topo.spawnTsx(
+      web,
+      join(REPO, 'e2e/system/connectivity/resource-server.ts'),
+      [JSON.stringify({ httpPort: 80, udpEchoPort: 7007, dnsPort: 5353, records: {} })],
+      {},
+      { cwd: REPO },
+    );
+    await server.waitForOutput(/^READY /m, 20_000);
+    const clientRouter = topo.clientRouter.ipv4;
+    const siteRouter = topo.host('site-router').ipv4;
+    const whoami = async (): Promise<string> =>
+      (
+        JSON.parse((await topo.curl(`http://${PUBLIC_NAME_IP}/whoami`, { timeoutMs: 10_000 })).body) as {
+          address: string;
+        }
+      ).address;
+
+    expect(await whoami()).toBe(clientRouter);
+    const toggle = (state: 'on' | 'off') =>
+      topo.client.exec(
+        process.execPath,
+        [
+          '--import',
+          TSX_LOADER,
+          join(REPO, 'src-client/cli.ts'),
+          'internet-resource',
+          state,
+          '--status-socket',
+          system.statusSocket,
+        ],
+        { cwd: REPO },
+      );
+    expect((await toggle('on')).stdout).toMatch(/Internet resource: on/);
+    await system.waitForStatus(
+      (s) => s.interface?.routes.includes('0.0.0.0/0') === true,
+      10_000,
+      'the default route in the interface',
+    );
+    let seen = '';
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && seen !== siteRouter) seen = await whoami().catch(() => '');
+    expect(seen).toBe(siteRouter);
+    // The engine's own traffic stays outside the tunnel: the portal session is up, DNS works.
+    expect((await system.status()).portal.status).toBe('joined');
+    expect((await topo.dig('public.example.test', { server: await sentinel(system) })).answers).toEqual([
+      PUBLIC_NAME_IP,
+    ]);
+    expect((await topo.curl('http://wiki.corp.test/', { timeoutMs: 10_000 })).body).toBe(HELLO);
+
+    await toggle('off');
+    seen = '';
+    const until = Date.now() + 20_000;
+    while (Date.now() < until && seen !== clientRouter) seen = await whoami().catch(() => '');
+    expect(seen).toBe(clientRouter);
+    expect((await system.status()).interface?.routes).not.toContain('0.0.0.0/0');
+    expectNoWarnings(system);
   }, 150_000);
 });
 
