@@ -3,8 +3,9 @@
  * namespaces: portal host, coturn relay, a client and a site behind NAT routers, a gateway, a
  * resource host with HTTP) with our real processes in it (dev portal, headless gateway, headless
  * client; `System`). The client reaches a CIDR resource through the gateway: first behind cone
- * NAT on both routers (a direct path), then, after both routers switch to symmetric NAT, through
- * coturn (a relayed path). Everything lives in the topology's namespaces and is removed at the
+ * NAT on both routers (a direct path), reaches a DNS resource by name (the client answers the
+ * name with proxy addresses, the gateway resolves it on its side and NATs the flow), then, after
+ * both routers switch to symmetric NAT, goes through coturn (a relayed path). Everything lives in the topology's namespaces and is removed at the
  * end, on failure and on Ctrl-C.
  */
 import { setTimeout as delay } from 'node:timers/promises';
@@ -12,6 +13,7 @@ import type { ClientStatus } from '../../src-engine/client/client-runtime.js';
 import { RESOURCE_IP, System } from '../system/connectivity/system.js';
 import { ADDRESSES, buildTopology, type ConnectivityTopology } from '../system/connectivity/topology.js';
 import { removeStale } from '../system/netns.js';
+import { dnsSystemOptions, prepareDns, waitForDnsControl } from '../system/dns/setup.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 /** Namespace base of this part (stale ones of a killed earlier run are removed first). */
@@ -76,8 +78,10 @@ export async function runWholeSystemDemo(): Promise<boolean> {
 
     console.log('\n— portal, gateway, client —');
     t0 = Date.now();
-    const system = new System(topo);
+    await prepareDns(topo);
+    const system = new System(topo, dnsSystemOptions());
     await system.start(1);
+    await waitForDnsControl(topo);
     console.log(
       `dev portal, headless gateway and headless client started as processes in their namespaces in ${seconds(t0)}`,
     );
@@ -94,6 +98,9 @@ export async function runWholeSystemDemo(): Promise<boolean> {
       `→ direct: the client sends straight to ${direct.path?.remote ?? '?'}, the gateway as the internet sees ` +
         `it (its server-reflexive candidate): a hole punched through both NATs; rtt ${direct.rttMs?.toFixed(1) ?? '?'} ms`,
     );
+    check();
+
+    await byName(topo, system);
     check();
 
     console.log('\n— relayed: symmetric NAT on both routers —');
@@ -149,6 +156,29 @@ export async function runWholeSystemDemo(): Promise<boolean> {
     if (topo) console.log(`\nnamespaces and processes of part 4 removed (${seconds(t0)})`);
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+/** A DNS resource by name: dig shows the proxy addresses, curl fetches the page through them. */
+async function byName(topo: ConnectivityTopology, system: System): Promise<void> {
+  console.log('\n— by name: the DNS resource wiki.corp.test —');
+  console.log(
+    "The client's namespace now asks the client for every name (its resolv.conf points at the sentinel" +
+      ' 100.100.111.1). The name is known only to the corporate resolver, which only the site can reach.',
+  );
+  const dig = await topo.client.exec('dig', ['+short', 'wiki.corp.test'], { timeoutMs: 10_000 });
+  console.log(`$ dig +short wiki.corp.test\n${indent(dig.stdout)}`);
+  console.log('→ four proxy addresses from 100.96.0.0/11, answered by the client itself (TTL 1 s)');
+  const t0 = Date.now();
+  const page = await topo.curl('http://wiki.corp.test/', { timeoutMs: 15_000 });
+  console.log(`$ curl http://wiki.corp.test/\n${indent(page.body)}`);
+  if (page.status !== 200) throw new Error(`curl by name got HTTP ${page.status}`);
+  const status = await system.status();
+  const entry = status.dns.names.find((n) => n.domain === 'wiki.corp.test');
+  console.log(
+    `→ first use took ${seconds(t0)}: access granted, then AssignedIps inside the tunnel; the gateway ` +
+      `resolved the name and answered DomainStatus ${entry?.state === 'confirmed' ? 'Active' : '?'}, so it NATs ` +
+      `the proxy addresses to ${RESOURCE_IP}`,
+  );
 }
 
 function printSession(s: ClientStatus): void {

@@ -13,12 +13,9 @@ import { removeStale } from '../netns.js';
 import { HELLO } from '../connectivity/resource-data.js';
 import { buildTopology, type ConnectivityTopology } from '../connectivity/topology.js';
 import { RESOURCE_B_IP, RESOURCE_IP, System } from '../connectivity/system.js';
-import { startDnsmasq } from './dnsmasq.js';
+import { dnsSystemOptions, prepareDns, PUBLIC_NAME_IP, waitForDnsControl } from './setup.js';
 
 /** The site router's address on the resource network: only the site (the gateways) reaches it. */
-const CORP_DNS = '10.203.0.1';
-const PUBLIC_DNS = '10.200.0.53';
-const PUBLIC_NAME_IP = '198.51.100.80';
 const REPO = new URL('../../../', import.meta.url).pathname;
 const TSX_LOADER = new URL('../../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 
@@ -35,41 +32,13 @@ async function dnsWorld(
   await removeStale();
   const topo = await buildTopology({ ipv6: false, clientNat: 'cone', siteNat: 'cone', gateways: 1 });
   try {
-    await topo.host('portal').ip('addr', 'add', `${PUBLIC_DNS}/24`, 'dev', 'eth0');
-    await startDnsmasq(topo.host('site-router'), CORP_DNS, [
-      { name: 'wiki.corp.test', ipv4: RESOURCE_IP },
-      { name: 'a.apps.corp.test', ipv4: RESOURCE_IP },
-      { name: 'b.apps.corp.test', ipv4: RESOURCE_B_IP },
-      { name: 'c.apps.corp.test', ipv4: RESOURCE_IP },
-      { name: 'd.apps.corp.test', ipv4: RESOURCE_IP },
-    ]);
-    await startDnsmasq(topo.host('portal'), PUBLIC_DNS, [
-      { name: 'public.example.test', ipv4: PUBLIC_NAME_IP },
-    ]);
-    topo.setResolvConf(topo.gateway(1), [CORP_DNS]);
-    topo.setResolvConf('client', [PUBLIC_DNS]);
+    await prepareDns(topo);
     const system = new System(topo, {
-      resources: [
-        '{ name: Wiki, type: dns, address: wiki.corp.test, site: HQ }',
-        '{ name: Apps, type: dns, address: "*.apps.corp.test", site: HQ }',
-        ...(options.internet ? ['{ name: Internet, type: internet, site: HQ }'] : []),
-      ],
-      policies: [
-        '{ group: engineering, resource: Wiki }',
-        '{ group: engineering, resource: Apps }',
-        ...(options.internet ? ['{ group: engineering, resource: Internet }'] : []),
-      ],
-      upstreamDo53: [],
-      clientDnsControl: 'resolv-conf',
+      ...dnsSystemOptions({ internet: options.internet ?? false }),
       ...(options.clientArgs ? { clientArgs: options.clientArgs } : {}),
     });
     await system.start(1);
-    // The client points the namespace at its sentinel right after the TUN is configured.
-    const deadline = Date.now() + 15_000;
-    while (!/nameserver 100\.100\.111\./.test((await topo.client.exec('cat', ['/etc/resolv.conf'])).stdout)) {
-      if (Date.now() > deadline) throw new Error('the client never pointed resolv.conf at its sentinel');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForDnsControl(topo);
     return { topo, system };
   } catch (error) {
     await topo.destroy();
