@@ -44,6 +44,16 @@ describe('headless client command line', () => {
       socket: '/run/fz-client/status.sock',
       json: true,
     });
+    expect(parseCommand(['internet-resource', 'on'], { FZ_CLIENT_STATUS: '/tmp/s.sock' })).toEqual({
+      kind: 'internet',
+      socket: '/tmp/s.sock',
+      enabled: true,
+    });
+    const run = parseCommand(['-u', 'ws://x', '--dns-control', 'resolv-conf'], { FIREZONE_TOKEN: 't' });
+    expect(run).toMatchObject({ kind: 'run', config: { dnsControl: 'resolv-conf' } });
+    expect(parseCommand(['-u', 'ws://x'], { FIREZONE_TOKEN: 't' })).toMatchObject({
+      config: { dnsControl: 'auto' },
+    });
   });
 
   it('refuses bad usage with clear errors and never takes a token on the command line', () => {
@@ -55,6 +65,10 @@ describe('headless client command line', () => {
       UsageError,
     );
     expect(() => parseCommand(['frobnicate'], {})).toThrow(/unknown command/);
+    expect(() => parseCommand(['internet-resource', 'maybe'], {})).toThrow(/on or off/);
+    expect(() => parseCommand(['-u', 'ws://x', '--dns-control', 'dnsmasq'], { FIREZONE_TOKEN: 't' })).toThrow(
+      /unknown DNS control/,
+    );
     expect(() =>
       parseCommand(['-u', 'ws://x', '--tun-name', 'a name with spaces'], { FIREZONE_TOKEN: 't' }),
     ).toThrow(/interface name/);
@@ -127,5 +141,6 @@ describe('headless client command line', () => {
     expect(text).toContain('rtt:            1.5 ms');
     expect(text).toContain('sent 100, received 200');
     expect(text).toContain('last handshake: 10 s ago');
+    expect(text).toContain('DNS:          100.100.111.1 (answered here 3, forwarded 2, failed 0)');
   });
 });

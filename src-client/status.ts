@@ -291,5 +291,16 @@ export function formatStatus(s: ClientStatus, now = Date.now()): string {
     for (const r of s.relays)
       lines.push(`  ${r.id}: ${r.state}${r.relayed.length ? ` (${r.relayed.join(', ')})` : ''}`);
   }
+  if (s.dns) {
+    lines.push('');
+    lines.push(
+      `DNS:          ${s.dns.sentinels.join(', ') || 'no sentinel'} (answered here ${s.dns.localAnswers}, ` +
+        `forwarded ${s.dns.forwarded}, failed ${s.dns.failures})`,
+    );
+    for (const n of s.dns.names) {
+      const held = n.buffered > 0 ? `, ${n.buffered} packets held` : '';
+      lines.push(`  ${n.domain}: ${n.state} via gateway ${n.gatewayId} (${n.proxyIps.join(', ')}${held})`);
+    }
+  }
   return `${lines.join('\n')}\n`;
 }
