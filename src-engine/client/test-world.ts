@@ -12,7 +12,7 @@ import {
   type GatewayIngressMessage,
 } from '../portal/messages/index.js';
 import { MemoryPeerNetwork, type MemoryPeerNode } from '../tunnel/memory-node.js';
-import { GatewayState } from '../gateway/gateway-state.js';
+import { GatewayState, type ResolveRequest } from '../gateway/gateway-state.js';
 import { ClientState } from './client-state.js';
 
 export const ip = (text: string): Uint8Array => parseIpAddress(text)!;
@@ -89,12 +89,24 @@ export interface World {
   alive: Set<string>;
   /** The resources the portal lists. */
   resources: readonly TestResource[];
+  /** Resolve requests held for the test (manual mode), with the gateway that asked. */
+  pending: { gateway: number; request: ResolveRequest }[];
   /** The gateway's resolver: name → addresses (absent: no address). */
   resolved: Map<string, { ipv4: string[]; ipv6: string[] }>;
   pump(): void;
 }
 
-export function world(options: { readonly resources?: readonly TestResource[] } = {}): World {
+export function world(
+  options: {
+    readonly resources?: readonly TestResource[];
+    /**
+     * The test moves tunnel packets (the nodes' inboxes) and answers the gateways' resolve
+     * requests itself (`World.pending`), in any order, or not at all; `pump` leaves them.
+     */
+    readonly manualTunnel?: boolean;
+  } = {},
+): World {
+  const manual = options.manualTunnel ?? false;
   const listed = options.resources ?? resources;
   const net = new MemoryPeerNetwork();
   const clientNode = net.node(CLIENT_ID, Buffer.alloc(32, 1));
@@ -111,6 +123,7 @@ export function world(options: { readonly resources?: readonly TestResource[] } 
     requests: [],
     resources: listed,
     resolved: new Map(),
+    pending: [],
     pick: () => 0,
     alive: new Set(GW),
     pump() {
@@ -129,15 +142,24 @@ export function world(options: { readonly resources?: readonly TestResource[] } 
           }
           for (let p = g.state.pollTunPacket(); p; p = g.state.pollTunPacket()) g.tun.push(p);
           for (let r = g.state.pollResolveRequest(); r; r = g.state.pollResolveRequest()) {
+            if (manual) {
+              w.pending.push({ gateway: w.gateways.indexOf(g), request: r });
+              continue;
+            }
             busy = true;
             g.state.handleDomainResolved(r, w.resolved.get(r.domain) ?? { ipv4: [], ipv6: [] }, w.now);
           }
+          if (manual) continue;
           for (let item = g.node.inbox.shift(); item; item = g.node.inbox.shift()) {
             busy = true;
             g.state.handleTunnelPacket(item[0], item[1], w.now);
           }
         }
-        for (let item = w.clientNode.inbox.shift(); item; item = w.clientNode.inbox.shift()) {
+        for (
+          let item = manual ? undefined : w.clientNode.inbox.shift();
+          item;
+          item = w.clientNode.inbox.shift()
+        ) {
           busy = true;
           w.client.handleTunnelPacket(item[0], item[1], w.now);
         }
