@@ -145,7 +145,8 @@ export function parseCommand(argv: readonly string[], env: Env): Command {
   }
   if (positionals.length > 1) throw new UsageError(`unexpected argument: ${positionals[1]}`);
   if (command === 'status') return { kind: 'status', socket, json: values.json ?? false };
-  if (command !== 'run') throw new UsageError(`unknown command: ${command} (run, status, capture or internet-resource)`);
+  if (command !== 'run')
+    throw new UsageError(`unknown command: ${command} (run, status, capture or internet-resource)`);
 
   const apiUrl = values['api-url'] ?? env.FIREZONE_API_URL;
   if (!apiUrl) throw new UsageError('the portal URL is required: --api-url or FIREZONE_API_URL');
