@@ -19,6 +19,7 @@ import {
   OTHER,
   WEB,
   clientMessage,
+  gatewayInit,
   gatewayMessage,
   ip,
   parsed,
@@ -173,17 +174,7 @@ describe('client and gateway cores', () => {
     w.client.handleTunPacket(udpTo('10.20.1.5', 53), w.now);
     w.pump();
     const g = w.gateways[0]!;
-    g.state.handlePortalMessage(
-      gatewayMessage('init', {
-        interface: { ipv4: '100.64.0.10', ipv6: 'fd00:2021:1111::10' },
-        config: { ipv4_masquerade_enabled: true, ipv6_masquerade_enabled: true },
-        relays: [],
-        account_slug: 'acme',
-        authorizations: [],
-        flow_logs: { api_url: 'https://example.invalid', upload_interval_secs: 0, upload_batch_size: 0 },
-      }),
-      w.now,
-    );
+    g.state.handlePortalMessage(gatewayInit(0), w.now);
     expect(g.state.clientList()).toEqual([]);
   });
 
@@ -299,17 +290,7 @@ describe('client and gateway cores', () => {
     const gatewayNode = net.node(gatewayId, Buffer.alloc(32, 10));
     const gateway = new GatewayState(gatewayNode);
     const now = 1_000_000;
-    gateway.handlePortalMessage(
-      gatewayMessage('init', {
-        interface: { ipv4: '100.64.0.10', ipv6: 'fd00:2021:1111::10' },
-        config: { ipv4_masquerade_enabled: true, ipv6_masquerade_enabled: true },
-        relays: [],
-        account_slug: 'acme',
-        authorizations: [],
-        flow_logs: { api_url: 'https://example.invalid', upload_interval_secs: 0, upload_batch_size: 0 },
-      }),
-      now,
-    );
+    gateway.handlePortalMessage(gatewayInit(0), now);
     const clients = Array.from({ length: 50 }, (_, i) => {
       const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
       const v4 = `100.64.1.${i + 1}`;

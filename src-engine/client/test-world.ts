@@ -169,17 +169,7 @@ export function world(
     },
   };
   for (const [i, g] of w.gateways.entries()) {
-    g.state.handlePortalMessage(
-      gatewayMessage('init', {
-        interface: { ipv4: `100.64.0.${10 + i}`, ipv6: `fd00:2021:1111::${10 + i}` },
-        config: { ipv4_masquerade_enabled: true, ipv6_masquerade_enabled: true },
-        relays: [],
-        account_slug: 'acme',
-        authorizations: [],
-        flow_logs: { api_url: 'https://example.invalid', upload_interval_secs: 0, upload_batch_size: 0 },
-      }),
-      w.now,
-    );
+    g.state.handlePortalMessage(gatewayInit(i), w.now);
   }
   w.client.handlePortalMessage(
     clientMessage('init', {
@@ -192,6 +182,18 @@ export function world(
     w.now,
   );
   return w;
+}
+
+/** The portal's `init` for gateway `i` (0-based), with the authorizations it still lists. */
+export function gatewayInit(i: number, authorizations: unknown[] = []): GatewayIngressMessage {
+  return gatewayMessage('init', {
+    interface: { ipv4: `100.64.0.${10 + i}`, ipv6: `fd00:2021:1111::${10 + i}` },
+    config: { ipv4_masquerade_enabled: true, ipv6_masquerade_enabled: true },
+    relays: [],
+    account_slug: 'acme',
+    authorizations,
+    flow_logs: { api_url: 'https://example.invalid', upload_interval_secs: 0, upload_batch_size: 0 },
+  });
 }
 
 export function portalFromClient(w: World, event: string, payload: Record<string, unknown>): void {

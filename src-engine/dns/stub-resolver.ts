@@ -56,6 +56,7 @@ import {
   type QuestionSpan,
   type Rcode,
 } from './wire.js';
+import { pooledRandom } from './random.js';
 
 export type DnsTransport = 'udp' | 'tcp';
 
@@ -167,18 +168,6 @@ class Fifo<T> {
   }
 }
 
-function defaultRandom(): () => number {
-  const pool = new Uint32Array(256);
-  let used = pool.length;
-  return () => {
-    if (used === pool.length) {
-      globalThis.crypto.getRandomValues(pool);
-      used = 0;
-    }
-    return pool[used++]! / 0x1_0000_0000;
-  };
-}
-
 const familiesOf = (stack: IpStack | null | undefined): { v4: boolean; v6: boolean } => ({
   v4: stack !== 'ipv6_only',
   v6: stack !== 'ipv4_only',
@@ -239,7 +228,7 @@ export class StubResolver<C = unknown> {
     this.#proxyIps = options.proxyIps ?? processProxyIpAllocator();
     this.#maxOutstanding = options.maxOutstanding ?? MAX_OUTSTANDING_QUERIES;
     this.#timeoutMs = options.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
-    this.#random = options.random ?? defaultRandom();
+    this.#random = options.random ?? pooledRandom(256);
   }
 
   /** Replaces the DNS resources. Returns those whose address is not a supported pattern. */

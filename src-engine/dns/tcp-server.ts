@@ -76,6 +76,7 @@ import { isPacketError } from '../packet/errors.js';
 import type { IpPacket } from '../packet/parse.js';
 import { tcpMssOption, type TcpHeader } from '../packet/tcp.js';
 import { frameTcpMessage, TcpDnsDeframer } from './tcp-framing.js';
+import { pooledRandom } from './random.js';
 
 /** Names one connection; opaque, never reused by a server. */
 export type ConnId = number;
@@ -246,7 +247,7 @@ export class DnsTcpServer {
   #now = 0;
 
   constructor(options: DnsTcpServerOptions = {}) {
-    this.#random = options.random ?? defaultRandom();
+    this.#random = options.random ?? pooledRandom(64);
     this.#maxPerAddress = options.maxConnectionsPerAddress ?? TCP_DNS_MAX_CONNECTIONS_PER_ADDRESS;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? TCP_DNS_IDLE_TIMEOUT_MS;
     this.#initialRto = options.initialRtoMs ?? TCP_DNS_INITIAL_RTO_MS;
@@ -852,16 +853,4 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-function defaultRandom(): () => number {
-  const pool = new Uint32Array(64);
-  let used = pool.length;
-  return () => {
-    if (used === pool.length) {
-      globalThis.crypto.getRandomValues(pool);
-      used = 0;
-    }
-    return pool[used++]! / 0x1_0000_0000;
-  };
 }

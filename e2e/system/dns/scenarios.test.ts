@@ -46,6 +46,17 @@ async function dnsWorld(
   }
 }
 
+/** After a scenario with its own world: its logs when it failed, then everything removed. */
+async function endWorld(
+  world: World | undefined,
+  task: { readonly name: string; readonly result?: { readonly state?: string } },
+): Promise<void> {
+  if (!world) return;
+  if (task.result?.state === 'fail')
+    console.error(`--- logs of "${task.name}" ---\n${world.topo.logs(6000)}`);
+  await world.topo.destroy();
+}
+
 function inProxyV4(ip: string): boolean {
   const [a, b] = ip.split('.').map(Number);
   return a === 100 && b! >= 96 && b! <= 127;
@@ -188,9 +199,7 @@ describe('DNS resources under trouble', () => {
   let world: World | undefined;
 
   afterEach(async (context) => {
-    if (context.task.result?.state === 'fail' && world)
-      console.error(`--- logs of "${context.task.name}" ---\n${world.topo.logs(6000)}`);
-    await world?.topo.destroy();
+    await endWorld(world, context.task);
     world = undefined;
   });
 
@@ -245,9 +254,7 @@ describe('the Internet resource', () => {
   let world: World | undefined;
 
   afterEach(async (context) => {
-    if (context.task.result?.state === 'fail' && world)
-      console.error(`--- logs of "${context.task.name}" ---\n${world.topo.logs(6000)}`);
-    await world?.topo.destroy();
+    await endWorld(world, context.task);
     world = undefined;
   });
 
