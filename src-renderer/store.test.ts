@@ -38,6 +38,7 @@ function fakeMain(snapshot: Partial<AppSnapshot>) {
     settings: null as never,
     update: { kind: 'idle', lastCheckedAt: null },
     logs: [],
+    capture: { state: 'idle' },
     ...snapshot,
   };
   replies.set('app:getSnapshot', async () => ({ ok: true, value: full }));
@@ -123,6 +124,40 @@ describe('renderer store (replica of main)', () => {
     await store.getState().connect();
     expect(store.getState().pending).toBeNull();
     expect(store.getState().toasts.map((t) => t.message)).toEqual(['Sign in first.']);
+  });
+
+  it('packet capture: state from the snapshot and pushes, a refusal returned to the view', async () => {
+    const running = {
+      state: 'running' as const,
+      path: '/d/c.pcap',
+      seconds: 30,
+      startedAt: 1,
+      packets: 3,
+      bytes: 100,
+    };
+    const main = fakeMain({ capture: running });
+    const store = createAppStore(main.api);
+    await store.getState().start();
+    expect(store.getState().capture).toEqual(running);
+    main.replies.set('logs:startCapture', async () => ({
+      ok: false,
+      error: { code: 'capture-busy', message: 'A packet capture is already running.' },
+    }));
+    expect(await store.getState().startCapture(30)).toMatchObject({ code: 'capture-busy' });
+    expect(store.getState().toasts).toEqual([]); // shown in the view, not as a toast
+    await store.getState().stopCapture();
+    expect(main.calls).toEqual(['app:getSnapshot', 'logs:startCapture', 'logs:stopCapture']);
+    const result = {
+      path: '/d/c.pcap',
+      packets: 9,
+      bytes: 500,
+      dropped: 0,
+      reason: 'stopped' as const,
+      startedAt: 1,
+      endedAt: 2,
+    };
+    main.push('logs:capture', { state: 'finished', result });
+    expect(store.getState().capture).toEqual({ state: 'finished', result });
   });
 
   it('a failed snapshot is a visible load error', async () => {

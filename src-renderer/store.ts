@@ -7,6 +7,7 @@ import type {
   AppInfo,
   AppSnapshot,
   AuthState,
+  CaptureState,
   LogEntry,
   LogExportResult,
   Resource,
@@ -39,6 +40,8 @@ export interface AppState {
   readonly settings: SettingsState | null;
   readonly update: UpdateState;
   readonly logs: readonly LogEntry[];
+  /** The packet capture of the Logs view (main's, pushed). */
+  readonly capture: CaptureState;
   readonly pending: PendingAction | null;
   readonly toasts: readonly Toast[];
   readonly view: View;
@@ -70,6 +73,9 @@ export interface AppActions {
   exportLogs(): Promise<LogExportResult | null>;
   clearLogs(): Promise<void>;
   openLogFolder(): Promise<void>;
+  /** Asks main to capture packets (it asks where to save); the error when it could not start. */
+  startCapture(seconds: number): Promise<UserError | null>;
+  stopCapture(): Promise<void>;
 
   checkForUpdates(): Promise<void>;
   downloadUpdate(): Promise<void>;
@@ -78,7 +84,7 @@ export interface AppActions {
 
 export type AppStore = StoreApi<AppState & AppActions>;
 
-type Slice = 'auth' | 'tunnel' | 'resources' | 'settings' | 'update';
+type Slice = 'auth' | 'tunnel' | 'resources' | 'settings' | 'update' | 'capture';
 
 function mergeLogs(a: readonly LogEntry[], b: readonly LogEntry[]): LogEntry[] {
   const bySeq = new Map<number, LogEntry>();
@@ -146,6 +152,7 @@ export function createAppStore(api: RendererApi, now: () => number = Date.now): 
       settings: null,
       update: { kind: 'idle', lastCheckedAt: null },
       logs: [],
+      capture: { state: 'idle' },
       pending: null,
       toasts: [],
       view: 'home',
@@ -181,6 +188,10 @@ export function createAppStore(api: RendererApi, now: () => number = Date.now): 
         });
         api.logs.onAppended((entries) => set({ logs: mergeLogs(get().logs, entries) }));
         api.logs.onCleared(() => set({ logs: [] }));
+        api.logs.onCapture((capture) => {
+          touched.add('capture');
+          set({ capture });
+        });
 
         const r = await api.app.getSnapshot();
         if (!r.ok) {
@@ -196,6 +207,7 @@ export function createAppStore(api: RendererApi, now: () => number = Date.now): 
           ...(touched.has('resources') ? {} : { resources: s.resources }),
           ...(touched.has('settings') ? {} : { settings: s.settings }),
           ...(touched.has('update') ? {} : { update: s.update }),
+          ...(touched.has('capture') ? {} : { capture: s.capture }),
           logs: mergeLogs(s.logs, get().logs),
         });
       },
@@ -272,6 +284,14 @@ export function createAppStore(api: RendererApi, now: () => number = Date.now): 
       },
       async openLogFolder() {
         await run(api.logs.openFolder());
+      },
+      async startCapture(seconds) {
+        // The state (running, then finished or failed) arrives as pushes; only a refusal is returned.
+        const r = await api.logs.startCapture({ seconds });
+        return r.ok ? null : r.error;
+      },
+      async stopCapture() {
+        await run(api.logs.stopCapture());
       },
 
       async checkForUpdates() {

@@ -237,6 +237,40 @@ export interface LogExportResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Packet capture (Logs view): the tunnel's inner packets to a pcap file, for troubleshooting
+
+/** time: the duration ran out; size: the file reached its limit; stopped: the user, or the tunnel went down. */
+export type CaptureEndReason = 'time' | 'size' | 'stopped';
+
+export interface CaptureResult {
+  readonly path: string;
+  /** Packets written. */
+  readonly packets: number;
+  /** The file's size. */
+  readonly bytes: number;
+  /** Packets seen but not written (the disk fell behind, or the size limit was reached). */
+  readonly dropped: number;
+  readonly reason: CaptureEndReason;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+export type CaptureState =
+  | { readonly state: 'idle' }
+  | {
+      readonly state: 'running';
+      readonly path: string;
+      readonly seconds: number;
+      readonly startedAt: number;
+      /** Progress, pushed about twice a second. */
+      readonly packets: number;
+      readonly bytes: number;
+    }
+  | { readonly state: 'finished'; readonly result: CaptureResult }
+  /** `path`: the file, when it was created (it keeps what was written before the failure). */
+  | { readonly state: 'failed'; readonly error: UserError; readonly path: string | null };
+
+// ---------------------------------------------------------------------------------------------
 // The whole replica
 
 export interface AppInfo {
@@ -261,4 +295,5 @@ export interface AppSnapshot {
   readonly settings: SettingsState;
   readonly update: UpdateState;
   readonly logs: readonly LogEntry[];
+  readonly capture: CaptureState;
 }

@@ -71,6 +71,6 @@ describe('IPC contract helpers', () => {
     const notify = createMainNotifier(push);
     notify.update.state({ kind: 'checking' });
     expect(push).toHaveBeenCalledWith('update:state', { kind: 'checking' });
-    expect(Object.keys(notify.logs).sort()).toEqual(['appended', 'cleared']);
+    expect(Object.keys(notify.logs).sort()).toEqual(['appended', 'capture', 'cleared']);
   });
 });

@@ -14,6 +14,7 @@
 import type {
   AppSnapshot,
   AuthState,
+  CaptureState,
   LogEntry,
   LogExportResult,
   Resource,
@@ -94,6 +95,15 @@ export const ipcSchema = {
     write: send<RendererLogMessage>(),
     appended: notify<readonly LogEntry[]>(),
     cleared: notify<null>(),
+    /**
+     * Asks where to save, then records the tunnel's packets to a pcap file for `seconds` (1–3600)
+     * or until stopped. Resolves once recording has started; null: the user cancelled. Progress
+     * and the result arrive as `capture` pushes.
+     */
+    startCapture: invoke<{ seconds: number }, { path: string } | null>(),
+    /** Ends the running capture early (the file keeps what was recorded). */
+    stopCapture: invoke(),
+    capture: notify<CaptureState>(),
   },
   update: {
     check: invoke(),

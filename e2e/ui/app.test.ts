@@ -3,12 +3,13 @@
 // the fake engine. Screenshots of each view go to e2e/artifacts/ui/.
 
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEEP_LINK_SCHEME } from '../../src-shared/ipc.js';
 import { CONTENT_SECURITY_POLICY } from '../../src-main/security/app-origin.js';
+import { readPcap } from '../../src-main/testing/pcap.js';
 import { TEST_SESSION } from '../../src-main/testing/test-app.js';
 import { readZip } from '../../src-main/testing/unzip.js';
 import { UiSession, launchChromium, serveRenderer, type SessionOptions } from './harness.js';
@@ -492,6 +493,57 @@ describe('logs', () => {
     await page.getByRole('cell', { name: 'logs cleared' }).waitFor();
     await expect.poll(() => page.locator('.log-table tbody tr').count()).toBeLessThan(3);
     expect(existsSync(path.join(app.dir, 'logs', 'app.log.1'))).toBe(false);
+  });
+});
+
+describe('packet capture', () => {
+  it('captures from the logs view: duration, start, progress, stop, the result line; errors; disconnected', async () => {
+    const { page, app } = await open({ session: TEST_SESSION });
+    await connected(s());
+    await page.getByRole('button', { name: 'Logs', exact: true }).click();
+    const panel = page.getByRole('region', { name: 'Packet capture' });
+    await panel.waitFor();
+
+    // Main asks where to save (here: a fixed path) and records into it.
+    const file = path.join(app.dir, 'captures', 'fz-capture.pcap');
+    app.platform.savePath = file;
+    await panel.getByLabel('Duration').selectOption('10');
+    await panel.getByRole('button', { name: 'Capture packets…' }).click();
+    await panel
+      .getByText(/^Capturing to .*fz-capture\.pcap: [1-9]\d* packets \(.+\), 0:\d\d left\.$/)
+      .waitFor();
+    expect(app.controller.capture).toMatchObject({ state: 'running', seconds: 10, path: file });
+    expect(app.platform.saveRequests).toEqual([
+      { defaultName: expect.stringMatching(/^fz-capture-[\d-]+\.pcap$/), kind: 'packet-capture' },
+    ]);
+    expect(await panel.getByLabel('Duration').isDisabled()).toBe(true);
+    await s().screenshot('06b-logs-capture-running');
+
+    await panel.getByRole('button', { name: 'Stop capture' }).click();
+    const result = panel
+      .getByRole('status')
+      .getByText(/^Saved \d+ packets \(.+\) to .*fz-capture\.pcap — stopped early\.$/);
+    await result.waitFor();
+    await s().screenshot('06c-logs-capture-saved');
+    const pcap = readPcap(await readFile(file));
+    expect(pcap.linktype).toBe(101);
+    expect(await result.textContent()).toContain(`Saved ${pcap.records.length} packets`);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    await page.getByRole('cell', { name: /^packet capture ended \(stopped\)/ }).waitFor();
+
+    // A refusal is shown in the panel, as an alert.
+    app.engine.setStalled(true);
+    await panel.getByRole('button', { name: 'Capture packets…' }).click();
+    await panel
+      .getByRole('alert')
+      .getByText('Connect first: packets can only be captured while the tunnel is up.')
+      .waitFor();
+    app.engine.setStalled(false);
+
+    // Disconnected: nothing to capture, and the panel says why.
+    app.controller.disconnect();
+    await panel.getByText('Connect to capture packets.').waitFor();
+    expect(await panel.getByRole('button', { name: 'Capture packets…' }).isDisabled()).toBe(true);
   });
 });
 

@@ -9,6 +9,7 @@ import type {
   AppInfo,
   AppSnapshot,
   AuthState,
+  CaptureState,
   LogEntry,
   LogExportResult,
   Resource,
@@ -32,6 +33,7 @@ import { TokenStoreError, type StoredSession, type TokenStore } from '../auth/to
 import { EngineStartError, type EngineHost, type EngineStatus } from '../engine/engine-host.js';
 import { defaultExportName, exportLogs } from '../logging/export-logs.js';
 import type { Logger } from '../logging/logger.js';
+import { PacketCapture } from '../logging/packet-capture.js';
 import { NotificationPolicy, type AppNotification } from '../notifications/notifications.js';
 import type { SettingsStore } from '../settings/settings-store.js';
 import { buildTrayModel, type TrayAction, type TrayModel } from '../tray/tray-model.js';
@@ -67,6 +69,7 @@ export class AppController {
   readonly #o: AppControllerOptions;
   readonly #now: () => number;
   readonly #notifications: NotificationPolicy;
+  readonly #capture: PacketCapture;
 
   #auth: AuthState = { kind: 'signed-out', reason: { code: 'user' } };
   #tunnel: TunnelState = { state: 'disconnected' };
@@ -89,6 +92,14 @@ export class AppController {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#notifications = new NotificationPolicy(this.#now);
+    this.#capture = new PacketCapture({
+      engine: options.engine,
+      platform: options.platform,
+      logger: options.logger,
+      now: this.#now,
+      isTunnelUp: () => this.#tunnel.state === 'connected',
+      onState: (state) => options.notify.logs.capture(state),
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -155,6 +166,7 @@ export class AppController {
     this.#clearWatchdog();
     if (this.#signInTimer) clearTimeout(this.#signInTimer);
     for (const u of this.#unsubscribe.splice(0)) u();
+    await this.#capture.shutdown();
     try {
       await this.#o.engine.stop();
     } catch (e) {
@@ -177,7 +189,12 @@ export class AppController {
       settings: this.#o.settings.state,
       update: this.#o.updater.state,
       logs: this.#o.logger.recent(500),
+      capture: this.#capture.state,
     };
+  }
+
+  get capture(): CaptureState {
+    return this.#capture.state;
   }
 
   get auth(): AuthState {
@@ -437,7 +454,7 @@ export class AppController {
 
   async exportLogs(): Promise<LogExportResult | null> {
     const { platform, logger, info, settings } = this.#o;
-    const destination = await platform.chooseSavePath(defaultExportName(this.#now()));
+    const destination = await platform.chooseSavePath(defaultExportName(this.#now()), 'log-export');
     if (!destination) return null;
     await logger.flush();
     const { favoriteResourceIds: _favorites, ...shareable } = settings.values;
@@ -464,6 +481,15 @@ export class AppController {
     await this.#o.logger.clear();
     this.#o.notify.logs.cleared(null);
     this.#o.logger.info('logs cleared');
+  }
+
+  /** Asks where to save, then records the tunnel's packets (pcap); null: the user cancelled. */
+  startCapture(seconds: number): Promise<{ path: string } | null> {
+    return this.#capture.start(seconds);
+  }
+
+  stopCapture(): void {
+    this.#capture.stop();
   }
 
   async openLogFolder(): Promise<void> {

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Theme } from '../../src-shared/domain.js';
 import { linuxAutostartPath, setLinuxAutostart } from '../app/autostart.js';
-import type { Platform } from '../app/platform.js';
+import type { Platform, SaveFileKind } from '../app/platform.js';
 import type { AppNotification, NotificationAction } from '../notifications/notifications.js';
 import { isSafeExternalUrl } from '../security/app-origin.js';
 import type { WindowController } from './window-controller.js';
@@ -44,12 +44,16 @@ export class ElectronPlatform implements Platform {
     notification.show();
   }
 
-  async chooseSavePath(defaultName: string): Promise<string | null> {
+  async chooseSavePath(defaultName: string, kind: SaveFileKind): Promise<string | null> {
     const parent = this.windows.window;
     const options = {
-      title: 'Export logs',
+      title: kind === 'packet-capture' ? 'Save packet capture' : 'Export logs',
       defaultPath: path.join(app.getPath('downloads'), defaultName),
-      filters: [{ name: 'Zip archive', extensions: ['zip'] }],
+      filters: [
+        kind === 'packet-capture'
+          ? { name: 'Packet capture (pcap)', extensions: ['pcap'] }
+          : { name: 'Zip archive', extensions: ['zip'] },
+      ],
     };
     const r = parent ? await dialog.showSaveDialog(parent, options) : await dialog.showSaveDialog(options);
     return r.canceled || !r.filePath ? null : r.filePath;

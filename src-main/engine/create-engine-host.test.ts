@@ -22,6 +22,15 @@ describe('engine host factory', () => {
         settings: { logLevel: 'info', internetResourceEnabled: false },
       }),
     ).rejects.toMatchObject({ code: 'tun-unavailable' });
+    const chunks: Uint8Array[] = [];
+    await expect(host.capture({ seconds: 10 }, (c) => chunks.push(c))).rejects.toMatchObject({
+      code: 'capture-unavailable',
+      message: expect.stringMatching(/no tunnel engine/),
+    });
+    await expect(host.capture({ seconds: 0 }, (c) => chunks.push(c))).rejects.toMatchObject({
+      code: 'invalid-argument',
+    });
+    expect(chunks).toEqual([]);
   });
 
   it('uses the worker host once it is registered', () => {

@@ -3,7 +3,16 @@
 // reports clearly that it has no tunnel engine, and `FZ_ENGINE=simulated` (or the command-line
 // flag `--simulated-engine`) runs the simulation (demos, screenshots, UI development).
 
-import { EngineEventEmitter, EngineStartError, type EngineEvents, type EngineHost } from './engine-host.js';
+import {
+  EngineCaptureError,
+  EngineEventEmitter,
+  EngineStartError,
+  captureLimits,
+  type EngineCaptureOptions,
+  type EngineCaptureSummary,
+  type EngineEvents,
+  type EngineHost,
+} from './engine-host.js';
 import { FakeEngineHost } from './fake-engine-host.js';
 
 export type EngineKind = 'worker' | 'simulated' | 'none';
@@ -32,6 +41,13 @@ export class MissingEngineHost implements EngineHost {
   connect(): void {}
   disconnect(): void {}
   applySettings(): void {}
+  async capture(options: EngineCaptureOptions): Promise<EngineCaptureSummary> {
+    captureLimits(options);
+    throw new EngineCaptureError(
+      'capture-unavailable',
+      'This build of the app has no tunnel engine, so there are no packets to capture.',
+    );
+  }
 }
 
 export function createEngineHost(

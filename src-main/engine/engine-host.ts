@@ -1,7 +1,8 @@
 // The only way main talks to the engine (the tunnel: TUN ⇄ DNS ⇄ WireGuard ⇄ UDP, plus the
 // portal session). The real implementation runs the engine in a `worker_threads` worker and
 // turns these calls into worker messages; `FakeEngineHost` implements it in-process for the UI
-// tests and for demos. Main never imports engine code directly.
+// tests and for demos. Main never imports the engine's runtime directly (the simulation borrows
+// only its pure packet builders and pcap encoder, so that its captures hold real packets).
 //
 // Lifecycle, as main drives it:
 //
@@ -20,6 +21,11 @@
 // - The token is a secret: never log it, never put it in an error message or an event.
 // - After `signedOut` the engine has already left the portal; main discards the token and calls
 //   `stop()`.
+// - `capture` (troubleshooting) records the tunnel's inner packets as a pcap stream, one capture
+//   at a time, bounded in time and size. The worker host (next issue) implements it by adding a
+//   `CaptureSession`'s tap with `ClientRuntime.addPacketTap` (src-engine/client/client-runtime.ts)
+//   in the worker and relaying the records to `sink` in main; `disconnect` and `stop` end a
+//   running capture (reason `stopped`). The packets are the user's traffic: never log them.
 
 import type { FlowFailReason, LogLevel, Resource } from '../../src-shared/domain.js';
 
@@ -109,6 +115,83 @@ export interface EngineEvents {
   log: (record: EngineLogRecord) => void;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Packet capture (the same bounds as the headless client's `capture` command)
+
+export const CAPTURE_MIN_SECONDS = 1;
+export const CAPTURE_MAX_SECONDS = 3_600;
+export const CAPTURE_DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
+export const CAPTURE_MAX_BYTES = 1024 * 1024 * 1024;
+/** The pcap file header alone: the smallest valid capture. */
+export const CAPTURE_MIN_BYTES = 24;
+
+export interface EngineCaptureOptions {
+  /** Whole seconds, CAPTURE_MIN_SECONDS–CAPTURE_MAX_SECONDS. */
+  readonly seconds: number;
+  /** Most bytes `sink` gets, file header included; default 100 MiB, at most 1 GiB. */
+  readonly maxBytes?: number;
+  /** Stops the capture early; it then ends with reason `stopped`. */
+  readonly signal?: AbortSignal;
+  /**
+   * Bytes `sink` has taken but not yet written (a stream's writableLength). While it is above
+   * 8 MiB packets are dropped and counted, so a slow disk never makes the engine buffer a capture.
+   */
+  readonly backlog?: () => number;
+}
+
+export type EngineCaptureEndReason = 'time' | 'size' | 'stopped';
+
+/** How a capture ended (the engine's `CaptureSummary`). */
+export interface EngineCaptureSummary {
+  /** Records written. */
+  readonly packets: number;
+  /** Bytes given to the sink: the 24-byte file header and every record. */
+  readonly bytes: number;
+  /** Packets seen but not written (the sink was backed up, or the one that did not fit). */
+  readonly dropped: number;
+  readonly reason: EngineCaptureEndReason;
+}
+
+export type EngineCaptureErrorCode =
+  /** Seconds or maxBytes out of bounds. */
+  | 'invalid-argument'
+  /** Another capture is running. */
+  | 'capture-busy'
+  /** The tunnel is not up: there are no packets to capture. */
+  | 'not-connected'
+  /** This build has no engine that can capture. */
+  | 'capture-unavailable';
+
+/** What `capture` rejects with when a capture cannot start. */
+export class EngineCaptureError extends Error {
+  constructor(
+    readonly code: EngineCaptureErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EngineCaptureError';
+  }
+}
+
+/** Checks a capture's bounds and fills in the default size; throws `EngineCaptureError`. */
+export function captureLimits(options: EngineCaptureOptions): { seconds: number; maxBytes: number } {
+  const { seconds } = options;
+  const maxBytes = options.maxBytes ?? CAPTURE_DEFAULT_MAX_BYTES;
+  if (!Number.isInteger(seconds) || seconds < CAPTURE_MIN_SECONDS || seconds > CAPTURE_MAX_SECONDS) {
+    throw new EngineCaptureError(
+      'invalid-argument',
+      `A capture lasts a whole number of seconds from ${CAPTURE_MIN_SECONDS} to ${CAPTURE_MAX_SECONDS} (got ${seconds}).`,
+    );
+  }
+  if (!Number.isInteger(maxBytes) || maxBytes < CAPTURE_MIN_BYTES || maxBytes > CAPTURE_MAX_BYTES) {
+    throw new EngineCaptureError(
+      'invalid-argument',
+      `A capture's size limit is a whole number of bytes from ${CAPTURE_MIN_BYTES} to ${CAPTURE_MAX_BYTES} (1 GiB) (got ${maxBytes}).`,
+    );
+  }
+  return { seconds, maxBytes };
+}
+
 export interface EngineHost {
   /** Boots the engine. Resolves when it is idle; rejects with an `EngineError`-shaped Error. */
   start(options: EngineStartOptions): Promise<void>;
@@ -120,6 +203,15 @@ export interface EngineHost {
   disconnect(): void;
   /** Applies settings that can change while running (log level, Internet Resource). */
   applySettings(settings: EngineSettings): void;
+  /**
+   * Records the tunnel's inner packets, both directions, p2p control packets included, as a
+   * classic pcap stream (LINKTYPE_RAW): `sink` gets the 24-byte file header at once, then one
+   * chunk per record. Resolves when the capture ends — after `seconds`, when the next record
+   * would pass `maxBytes`, or when stopped (`signal`, `disconnect`, `stop`). Rejects with an
+   * `EngineCaptureError` when it cannot start (bad bounds, one already running, tunnel down,
+   * no engine). `sink` must not throw; one that does ends the capture.
+   */
+  capture(options: EngineCaptureOptions, sink: (chunk: Uint8Array) => void): Promise<EngineCaptureSummary>;
   on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): () => void;
 }
 

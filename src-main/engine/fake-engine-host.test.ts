@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Resource } from '../../src-shared/domain.js';
+import { decodeP2pControl, isP2pControl } from '../../src-engine/p2p-control/codec.js';
+import { IPPROTO_ICMP, IPPROTO_UDP } from '../../src-engine/packet/constants.js';
+import { isPacketError } from '../../src-engine/packet/errors.js';
+import { parseIpPacket } from '../../src-engine/packet/parse.js';
+import { readPcap } from '../testing/pcap.js';
 import { eventually } from '../testing/test-app.js';
-import { EngineStartError, type EngineStatus } from './engine-host.js';
+import { EngineStartError, type EngineCaptureOptions, type EngineStatus } from './engine-host.js';
 import { FakeEngineHost } from './fake-engine-host.js';
 import { demoScenario } from './fake-scenario.js';
 
@@ -109,5 +114,114 @@ describe('FakeEngineHost', () => {
     await eventually(() => internet().connection.state === 'connected');
     engine.applySettings({ logLevel: 'info', internetResourceEnabled: false });
     await eventually(() => internet().connection.state === 'idle');
+  });
+});
+
+describe('FakeEngineHost packet capture', () => {
+  async function connectedEngine(): Promise<FakeEngineHost> {
+    const engine = new FakeEngineHost({ timings: { ...fast, packetMs: 20 } });
+    await engine.start(options);
+    engine.connect();
+    await eventually(() => engine.status.state === 'connected');
+    return engine;
+  }
+
+  function collect() {
+    const chunks: Uint8Array[] = [];
+    return {
+      sink: (c: Uint8Array) => chunks.push(c),
+      bytes: () => Buffer.concat(chunks),
+      chunks,
+    };
+  }
+
+  it('records valid pcap records of the simulated traffic and stops when the time is up', async () => {
+    const engine = await connectedEngine();
+    const out = collect();
+    const started = Date.now();
+    const summary = await engine.capture({ seconds: 1 }, out.sink);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(990);
+    expect(summary.reason).toBe('time');
+    expect(summary.dropped).toBe(0);
+    const pcap = readPcap(out.bytes());
+    expect(pcap).toMatchObject({ magic: 0xa1b2c3d4, version: '2.4', snaplen: 65535, linktype: 101 });
+    expect(pcap.records).toHaveLength(summary.packets);
+    expect(out.bytes().length).toBe(summary.bytes);
+    expect(summary.packets).toBeGreaterThan(20);
+
+    // Every record is a whole, checksummed IP packet with a time inside the capture.
+    const protocols = new Set<number>();
+    const control: string[] = [];
+    for (const r of pcap.records) {
+      expect(r.timestampMs).toBeGreaterThanOrEqual(started - 1);
+      expect(r.data.length).toBe(r.originalLength);
+      if (isP2pControl(r.data)) {
+        const event = decodeP2pControl(r.data);
+        control.push('kind' in event ? event.kind : 'error');
+        continue;
+      }
+      const packet = parseIpPacket(r.data, { verifyChecksums: true });
+      if (isPacketError(packet)) throw packet;
+      expect(packet.version).toBe(4);
+      protocols.add(packet.protocol);
+    }
+    expect([...protocols].sort()).toEqual([IPPROTO_ICMP, IPPROTO_UDP]);
+    // The DNS resource's proxy addresses go to the gateway and are confirmed, once per capture.
+    expect(control).toEqual(['assigned_ips', 'domain_status']);
+    const assigned = decodeP2pControl(pcap.records.find((r) => isP2pControl(r.data))!.data);
+    expect(assigned).toMatchObject({ kind: 'assigned_ips', domain: 'gitlab.hq.corp.example' });
+    await engine.stop();
+  });
+
+  it('stops at the size limit, counting the packet that did not fit as dropped', async () => {
+    const engine = await connectedEngine();
+    const out = collect();
+    const summary = await engine.capture({ seconds: 60, maxBytes: 400 }, out.sink);
+    expect(summary.reason).toBe('size');
+    expect(summary.bytes).toBeLessThanOrEqual(400);
+    expect(summary.dropped).toBe(1);
+    expect(readPcap(out.bytes()).records).toHaveLength(summary.packets);
+    expect(summary.packets).toBeGreaterThan(0);
+    await engine.stop();
+  });
+
+  it('stops early on the signal and when the tunnel goes down', async () => {
+    const engine = await connectedEngine();
+    const abort = new AbortController();
+    const out = collect();
+    const capture = engine.capture({ seconds: 60, signal: abort.signal }, out.sink);
+    await eventually(() => out.chunks.length > 5);
+    abort.abort();
+    expect((await capture).reason).toBe('stopped');
+
+    const again = engine.capture({ seconds: 60 }, collect().sink);
+    await expect(engine.capture({ seconds: 5 }, collect().sink)).rejects.toMatchObject({
+      code: 'capture-busy',
+    });
+    engine.disconnect();
+    expect(await again).toMatchObject({ reason: 'stopped' });
+    await eventually(() => engine.status.state === 'idle');
+    await expect(engine.capture({ seconds: 5 }, collect().sink)).rejects.toMatchObject({
+      code: 'not-connected',
+    });
+    await engine.stop();
+  });
+
+  it('refuses captures out of bounds before writing anything', async () => {
+    const engine = await connectedEngine();
+    const bad: EngineCaptureOptions[] = [
+      { seconds: 0 },
+      { seconds: 3601 },
+      { seconds: 1.5 },
+      { seconds: Number.NaN },
+      { seconds: 10, maxBytes: 23 },
+      { seconds: 10, maxBytes: 1024 * 1024 * 1024 + 1 },
+    ];
+    for (const o of bad) {
+      const out = collect();
+      await expect(engine.capture(o, out.sink)).rejects.toMatchObject({ code: 'invalid-argument' });
+      expect(out.chunks).toEqual([]);
+    }
+    await engine.stop();
   });
 });

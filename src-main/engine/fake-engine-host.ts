@@ -2,6 +2,9 @@
 // lifecycle and events, realistic timings, diagnostics that move (RTT jitter, growing byte
 // counters, rekeys every 120 s), an offline site, and hooks for tests to inject what the real
 // engine would report (portal sign-out, connection loss, a failing flow, a hung worker).
+// Packet capture works too: while one runs, the simulated traffic (fake-traffic.ts) passes real
+// IPv4/UDP/ICMP and p2p control packets through the engine's own `PacketTapSet` and
+// `CaptureSession`, so the pcap file is the same shape as one of the real engine.
 
 import type {
   ConnectionDiagnostics,
@@ -11,9 +14,14 @@ import type {
   ResourceConnection,
   Site,
 } from '../../src-shared/domain.js';
+import { CaptureSession, PacketTapSet } from '../../src-engine/capture/packet-tap.js';
 import {
+  EngineCaptureError,
   EngineEventEmitter,
   EngineStartError,
+  captureLimits,
+  type EngineCaptureOptions,
+  type EngineCaptureSummary,
   type EngineError,
   type EngineEvents,
   type EngineHost,
@@ -22,6 +30,7 @@ import {
   type EngineStatus,
 } from './engine-host.js';
 import { demoScenario, type FakeResourceDef, type FakeScenario } from './fake-scenario.js';
+import { FakeTraffic } from './fake-traffic.js';
 
 export interface FakeEngineTimings {
   readonly startMs: number;
@@ -33,6 +42,8 @@ export interface FakeEngineTimings {
   readonly tickMs: number;
   /** Backoff after a simulated connection loss. */
   readonly retryMs: number;
+  /** While a capture runs: how often the simulated apps send a ping (and every other time NTP). */
+  readonly packetMs: number;
 }
 
 export const DEFAULT_FAKE_TIMINGS: FakeEngineTimings = {
@@ -42,6 +53,7 @@ export const DEFAULT_FAKE_TIMINGS: FakeEngineTimings = {
   flowMs: 300,
   tickMs: 1000,
   retryMs: 2000,
+  packetMs: 100,
 };
 
 export interface FakeEngineOptions {
@@ -99,6 +111,9 @@ export class FakeEngineHost implements EngineHost {
   #tick: ReturnType<typeof setInterval> | null = null;
   #attempt = 0;
   #dirty = false;
+  readonly #taps = new PacketTapSet();
+  #capture: CaptureSession | null = null;
+  #packets: ReturnType<typeof setInterval> | null = null;
 
   // Test hooks.
   #stalled = false;
@@ -156,6 +171,7 @@ export class FakeEngineHost implements EngineHost {
 
   async stop(): Promise<void> {
     this.calls.push('stop');
+    this.#capture?.stop();
     if (this.#status.state === 'stopped') return;
     this.#teardown();
     this.#options = null;
@@ -178,6 +194,7 @@ export class FakeEngineHost implements EngineHost {
     if (this.#stalled) return;
     const s = this.#status.state;
     if (s === 'stopped' || s === 'idle' || s === 'disconnecting') return;
+    this.#capture?.stop();
     this.#teardown();
     this.#setStatus({ state: 'disconnecting' });
     this.#later(Math.min(150, this.#timings.tunnelMs), () => {
@@ -206,6 +223,43 @@ export class FakeEngineHost implements EngineHost {
     }
   }
 
+  async capture(
+    options: EngineCaptureOptions,
+    sink: (chunk: Uint8Array) => void,
+  ): Promise<EngineCaptureSummary> {
+    this.calls.push('capture');
+    const { seconds, maxBytes } = captureLimits(options);
+    if (this.#capture) throw new EngineCaptureError('capture-busy', 'A packet capture is already running.');
+    if (this.#stalled || this.#status.state !== 'connected') {
+      throw new EngineCaptureError(
+        'not-connected',
+        'Connect first: packets can only be captured while the tunnel is up.',
+      );
+    }
+    const session = new CaptureSession({ seconds, maxBytes, sink, backlog: options.backlog });
+    const removeTap = this.#taps.add(session.tap);
+    const onAbort = () => session.stop();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) session.stop();
+    this.#capture = session;
+    this.#startPackets();
+    this.#log('info', 'capture', `packet capture started (${seconds} s, at most ${maxBytes} bytes)`);
+    try {
+      const summary = await session.done;
+      this.#log(
+        'info',
+        'capture',
+        `packet capture ended (${summary.reason}): ${summary.packets} packets, ${summary.bytes} bytes, ${summary.dropped} dropped`,
+      );
+      return summary;
+    } finally {
+      removeTap();
+      options.signal?.removeEventListener('abort', onAbort);
+      this.#capture = null;
+      this.#stopPackets();
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   // Test and demo hooks: what the real engine reports in these situations.
 
@@ -224,6 +278,7 @@ export class FakeEngineHost implements EngineHost {
 
   /** The portal sends `disconnect {reason}` (or the WS upgrade gets 401 invalid_token). */
   simulatePortalSignOut(reason = 'token_expired'): void {
+    this.#capture?.stop();
     this.#teardown();
     this.#setStatus({ state: 'idle' });
     this.#log('warn', 'portal', `portal ended the session: ${reason}`);
@@ -432,6 +487,24 @@ export class FakeEngineHost implements EngineHost {
   #log(level: LogLevel, target: string, message: string): void {
     const record = { time: this.#now(), level, target, message };
     queueMicrotask(() => this.#events.emit('log', record));
+  }
+
+  /** The simulated apps' packets, through the taps, while a capture runs and the tunnel is up. */
+  #startPackets(): void {
+    this.#stopPackets();
+    const traffic = new FakeTraffic(this.#scenario, this.#random);
+    let opened = false;
+    this.#packets = setInterval(() => {
+      if (this.#status.state !== 'connected' || !this.#taps.active) return; // paused while reconnecting
+      const packets = opened ? traffic.next() : [...traffic.opening(), ...traffic.next()];
+      opened = true;
+      for (const { packet, direction } of packets) this.#taps.emit(packet, direction, this.#now());
+    }, this.#timings.packetMs);
+  }
+
+  #stopPackets(): void {
+    if (this.#packets) clearInterval(this.#packets);
+    this.#packets = null;
   }
 
   #teardown(): void {

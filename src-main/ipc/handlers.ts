@@ -36,6 +36,8 @@ export function createMainHandlers(app: AppController, platform: Platform): Main
       clear: () => app.clearLogs(),
       openFolder: () => app.openLogFolder(),
       write: ({ level, message }) => app.writeRendererLog(level, message),
+      startCapture: ({ seconds }) => app.startCapture(seconds),
+      stopCapture: () => app.stopCapture(),
     },
     update: {
       check: () => app.checkForUpdates(),

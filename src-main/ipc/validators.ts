@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ArgValidators, Validation } from '../../src-shared/ipc.js';
 import { SETTING_LABELS } from '../../src-shared/settings-meta.js';
+import { CAPTURE_MAX_SECONDS, CAPTURE_MIN_SECONDS } from '../engine/engine-host.js';
 import { isSettingKey, settingsPatchSchema } from '../settings/settings-schema.js';
 
 function from<T>(schema: z.ZodType<T, unknown>): (raw: unknown) => Validation<T> {
@@ -73,6 +74,12 @@ export const ipcValidators: ArgValidators = {
           .transform((m) => m.slice(0, 2000)),
       }),
     ),
+    startCapture: from(
+      z.strictObject({
+        seconds: z.number().int('whole seconds only').min(CAPTURE_MIN_SECONDS).max(CAPTURE_MAX_SECONDS),
+      }),
+    ),
+    stopCapture: none,
   },
   update: {
     check: none,

@@ -2,7 +2,7 @@
 // tests and by the Playwright harness (e2e/ui), never by the Electron app.
 
 import type { Theme, UpdateState } from '../../src-shared/domain.js';
-import type { Platform } from '../app/platform.js';
+import type { Platform, SaveFileKind } from '../app/platform.js';
 import type { AppNotification } from '../notifications/notifications.js';
 import type { UpdaterConfig, UpdaterService } from '../update/updater.js';
 
@@ -17,6 +17,8 @@ export class FakePlatform implements Platform {
   quitCalled = false;
   /** What `chooseSavePath` answers (null: the user cancels). */
   savePath: string | null = null;
+  /** What the save dialogs were asked for. */
+  readonly saveRequests: { defaultName: string; kind: SaveFileKind }[] = [];
   /** Makes `openExternal` fail, as when no browser is configured. */
   browserError: Error | null = null;
 
@@ -30,7 +32,8 @@ export class FakePlatform implements Platform {
   showNotification(notification: AppNotification): void {
     this.notifications.push(notification);
   }
-  async chooseSavePath(_defaultName: string): Promise<string | null> {
+  async chooseSavePath(defaultName: string, kind: SaveFileKind): Promise<string | null> {
+    this.saveRequests.push({ defaultName, kind });
     return this.savePath;
   }
   async openFolder(dir: string): Promise<void> {

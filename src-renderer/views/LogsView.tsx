@@ -1,12 +1,25 @@
 import { useMemo, useState } from 'react';
-import { LOG_LEVELS, type LogLevel, type LogSource } from '../../src-shared/domain.js';
-import { useApp } from '../app-context.js';
-import { Alert, ConfirmDialog } from '../components/controls.js';
+import {
+  LOG_LEVELS,
+  type CaptureEndReason,
+  type CaptureState,
+  type LogLevel,
+  type LogSource,
+  type UserError,
+} from '../../src-shared/domain.js';
+import { useApp, useNow } from '../app-context.js';
+import { Alert, ConfirmDialog, Spinner } from '../components/controls.js';
 import { Icon } from '../components/Icon.js';
-import { formatBytes, formatClock, plural } from '../model/format.js';
+import { formatBytes, formatClock, formatCountdown, plural } from '../model/format.js';
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3, trace: 4 };
 const SHOWN = 500;
+const CAPTURE_DURATIONS = [10, 30, 60] as const;
+const CAPTURE_ENDS: Record<CaptureEndReason, string> = {
+  time: 'the chosen duration ran out',
+  size: 'the file reached its size limit',
+  stopped: 'stopped early',
+};
 
 export function LogsView() {
   const logs = useApp((s) => s.logs);
@@ -80,6 +93,8 @@ export function LogsView() {
           {exported}
         </Alert>
       ) : null}
+
+      <PacketCapture />
 
       <div className="toolbar" role="group" aria-label="Filter logs">
         <label className="inline-field">
@@ -178,5 +193,121 @@ export function LogsView() {
         }}
       />
     </main>
+  );
+}
+
+/** "Capture packets": the tunnel's packets to a pcap file, with main asking where to save. */
+function PacketCapture() {
+  const capture = useApp((s) => s.capture);
+  const connected = useApp((s) => s.tunnel.state === 'connected');
+  const startCapture = useApp((s) => s.startCapture);
+  const stopCapture = useApp((s) => s.stopCapture);
+  const [seconds, setSeconds] = useState<number>(CAPTURE_DURATIONS[1]);
+  const [starting, setStarting] = useState(false);
+  const [refused, setRefused] = useState<UserError | null>(null);
+  const running = capture.state === 'running';
+  const error = refused ?? (capture.state === 'failed' ? capture.error : null);
+
+  return (
+    <section className="card capture" aria-labelledby="capture-title">
+      <div className="capture-row">
+        <div className="capture-text">
+          <h2 id="capture-title">Packet capture</h2>
+          <p className="small muted" id="capture-description">
+            Records the tunnel’s packets (both directions, including the peer-to-peer control packets) to a
+            pcap file for Wireshark or tcpdump. The file holds your traffic unencrypted: share it only with
+            the people troubleshooting.
+          </p>
+        </div>
+        <div className="capture-controls">
+          <label className="inline-field">
+            <span>Duration</span>
+            <select
+              className="input"
+              value={seconds}
+              disabled={running || starting}
+              onChange={(e) => setSeconds(Number(e.target.value))}
+            >
+              {CAPTURE_DURATIONS.map((d) => (
+                <option key={d} value={d}>
+                  {d} s
+                </option>
+              ))}
+            </select>
+          </label>
+          {running ? (
+            <button type="button" className="btn btn-danger-ghost" onClick={() => void stopCapture()}>
+              <Icon name="close" size={16} />
+              Stop capture
+            </button>
+          ) : (
+            <button
+              type="button"
+              className="btn"
+              disabled={!connected || starting}
+              aria-describedby="capture-description"
+              onClick={() => {
+                setStarting(true);
+                setRefused(null);
+                void startCapture(seconds).then((e) => {
+                  setStarting(false);
+                  setRefused(e);
+                });
+              }}
+            >
+              <Icon name="download" size={16} />
+              Capture packets…
+            </button>
+          )}
+        </div>
+      </div>
+      <div className="capture-status" role="status">
+        <CaptureStatus capture={capture} starting={starting} />
+        {!connected && !running ? <p className="small muted">Connect to capture packets.</p> : null}
+      </div>
+      {error ? (
+        <Alert tone="error" title="Packet capture failed">
+          {error.message}
+        </Alert>
+      ) : null}
+    </section>
+  );
+}
+
+function CaptureStatus({ capture, starting }: { capture: CaptureState; starting: boolean }) {
+  if (starting) return <p className="small muted">Choose where to save the capture…</p>;
+  switch (capture.state) {
+    case 'running':
+      return <CaptureProgress capture={capture} />;
+    case 'finished': {
+      const r = capture.result;
+      return (
+        <p className="inline-status tone-ok">
+          <Icon name="check" size={16} />
+          <span>
+            Saved {plural(r.packets, 'packet')} ({formatBytes(r.bytes)}) to{' '}
+            <span className="mono">{r.path}</span> — {CAPTURE_ENDS[r.reason]}
+            {r.dropped ? `; ${plural(r.dropped, 'packet')} dropped` : ''}.
+          </span>
+        </p>
+      );
+    }
+    case 'failed': // shown as an alert below
+    case 'idle':
+      return null;
+  }
+}
+
+function CaptureProgress({ capture }: { capture: Extract<CaptureState, { state: 'running' }> }) {
+  const now = useNow(1000);
+  const left = capture.startedAt + capture.seconds * 1000 - now;
+  return (
+    <p className="inline-status">
+      <Spinner />
+      <span>
+        Capturing to <span className="mono">{capture.path}</span>: {plural(capture.packets, 'packet')} (
+        {formatBytes(capture.bytes)}), {formatCountdown(left)} left.
+      </span>
+    </p>
   );
 }
