@@ -16,7 +16,7 @@ import { ClientRuntime } from '../src-engine/client/client-runtime.js';
 import { iceAgentFactory } from '../src-engine/node/ice-agent-adapter.js';
 import { hostAddresses } from '../src-engine/platform/host-addresses.js';
 import { LinuxInterface } from '../src-engine/platform/linux-interface.js';
-import { ENGINE_FWMARK, setSocketMark } from '../src-engine/platform/fwmark.js';
+import { ENGINE_FWMARK } from '../src-engine/platform/fwmark.js';
 import { setPortalSocketMark } from '../src-engine/portal/ws-transport.js';
 import {
   createDnsControl,
@@ -249,7 +249,7 @@ export async function run(config: RunConfig): Promise<number> {
       await dns?.apply({ interfaceName: tun.name, servers: c.dnsServers, searchDomain: c.searchDomain });
     },
     systemDnsServers,
-    markSocket: (fd) => setSocketMark(fd),
+    socketMark: ENGINE_FWMARK,
     hostAddresses: () => hostAddresses({ excludeInterfaces: [tun.name] }),
     logger: log,
     internetResource: config.internetResource,

@@ -53,8 +53,8 @@ export interface ClientRuntimeOptions {
   readonly internetResource?: boolean;
   /** The system's resolvers as configured before ours (forwarded names go there). */
   readonly systemDnsServers?: () => readonly string[];
-  /** Marks the engine's own sockets so policy routing keeps them off the TUN. */
-  readonly markSocket?: (fd: number) => void;
+  /** The routing mark of the engine's own sockets (Linux), so policy routing keeps them off the TUN. */
+  readonly socketMark?: number;
   readonly portalBackoff?: ConstructorParameters<typeof PortalSession>[0]['backoff'];
 }
 
@@ -118,7 +118,7 @@ export class ClientRuntime {
         this.driver.flush();
       },
       onError: (error) => options.logger.debug('upstream DNS socket error', { error: error.message }),
-      ...(options.markSocket ? { markSocket: options.markSocket } : {}),
+      ...(options.socketMark !== undefined ? { mark: options.socketMark } : {}),
     });
     this.session = new PortalSession({
       role: 'client',

@@ -3,12 +3,13 @@
  * hands their answers back (PROTOCOL.md §2.3 step 8, "resolved by the IO layer"). UDP queries
  * use one socket per family; TCP queries one connection each (RFC 7766 framing), closed after
  * the answer. The resolver core owns timeouts and matching: this only moves bytes. Sockets get
- * the engine's routing mark when one is given, so they never loop through the TUN when the
- * Internet resource routes everything there.
+ * the engine's routing mark (UDP and TCP alike, through platform/fwmark.ts) when one is given, so
+ * they never loop through the TUN when the Internet resource routes everything there.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
 import { frameTcpMessage, TcpDnsDeframer } from '../dns/tcp-framing.js';
+import { connectMarkedTcpAddress, markDgramSocket } from '../platform/fwmark.js';
 import { parseUpstreamName, type DnsForward } from './client-dns.js';
 
 /** A TCP upstream that has not answered in this long is closed (the core has moved on by then). */
@@ -17,8 +18,8 @@ const TCP_IDLE_MS = 10_000;
 export interface UpstreamDnsOptions {
   readonly onResponse: (bytes: Uint8Array, from: string) => void;
   readonly onError?: (error: Error) => void;
-  /** Marks a socket (fd) so policy routing keeps it off the TUN. */
-  readonly markSocket?: (fd: number) => void;
+  /** The routing mark for the sockets (Linux SO_MARK), so policy routing keeps them off the TUN. */
+  readonly mark?: number;
 }
 
 export class UpstreamDns {
@@ -55,7 +56,15 @@ export class UpstreamDns {
       this.options.onResponse(new Uint8Array(message.buffer, message.byteOffset, message.length), from);
     });
     socket.on('error', (error) => this.options.onError?.(error));
-    socket.bind(0, () => this.mark(socket));
+    // Marked before the first datagram: bind's callback runs before queued sends are flushed.
+    socket.bind(0, () => {
+      if (this.options.mark === undefined) return;
+      try {
+        markDgramSocket(socket, this.options.mark);
+      } catch (error) {
+        this.options.onError?.(error as Error);
+      }
+    });
     socket.unref();
     if (family === 4) this.v4 = socket;
     else this.v6 = socket;
@@ -63,7 +72,16 @@ export class UpstreamDns {
   }
 
   private sendTcp(forward: DnsForward, target: { address: string; port: number }): void {
-    const socket = connect({ host: target.address, port: target.port });
+    let socket: TcpSocket;
+    try {
+      socket =
+        this.options.mark === undefined
+          ? connect({ host: target.address, port: target.port })
+          : connectMarkedTcpAddress(target.address, target.port, this.options.mark);
+    } catch (error) {
+      this.options.onError?.(error as Error); // the core's timeout answers SERVFAIL
+      return;
+    }
     this.tcp.add(socket);
     const deframer = new TcpDnsDeframer();
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
@@ -77,11 +95,5 @@ export class UpstreamDns {
     socket.on('error', () => undefined); // the core's timeout answers SERVFAIL
     socket.on('close', () => this.tcp.delete(socket));
     socket.unref();
-  }
-
-  private mark(socket: Socket): void {
-    if (!this.options.markSocket) return;
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (typeof fd === 'number' && fd >= 0) this.options.markSocket(fd);
   }
 }
