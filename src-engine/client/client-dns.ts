@@ -5,7 +5,14 @@
  * back into IP packets for the TUN. Forwarded queries and resolver events are polled by the
  * client core. Sans-IO: no socket, no clock.
  */
-import { buildUdpPacket, formatIp, isPacketError, parseIpAddress, type IpPacket } from '../packet/index.js';
+import {
+  addressKey,
+  buildUdpPacket,
+  formatIp,
+  isPacketError,
+  parseIpAddress,
+  type IpPacket,
+} from '../packet/index.js';
 import { parseCidr } from '../datapath/allowed-ips.js';
 import { contains } from '../tunnel/routing-table.js';
 import type { DnsResourceSpec } from '../dns/matcher.js';
@@ -46,7 +53,7 @@ export class ClientDns {
   readonly resolver: StubResolver<QueryContext>;
   readonly tcp: DnsTcpServer;
   readonly proxyIps: ProxyIpAllocator;
-  private sentinelKeys = new Set<string>();
+  private sentinelKeys = new Set<number | string>();
   private sentinelList: string[] = [];
   private readonly tunOut: Uint8Array[] = [];
   private readonly forwards: DnsForward[] = [];
@@ -85,7 +92,7 @@ export class ClientDns {
     for (let i = 0; i < Math.min(v6, MAX_SENTINELS_PER_FAMILY); i++)
       list.push(offsetAddress(SENTINEL_V6.bytes, FIRST_SENTINEL_V6 + i));
     this.sentinelList = list;
-    this.sentinelKeys = new Set(list.map((ip) => hex(parseIpAddress(ip)!)));
+    this.sentinelKeys = new Set(list.map((ip) => addressKey(parseIpAddress(ip)!)));
     return list;
   }
 
@@ -100,7 +107,7 @@ export class ClientDns {
 
   /** A packet from the OS to a sentinel range (the caller checked the source is ours). */
   handlePacket(packet: IpPacket, now: number): void {
-    if (!this.sentinelKeys.has(hex(packet.dst))) {
+    if (!this.sentinelKeys.has(addressKey(packet.dst))) {
       this.drop('dns_not_sentinel');
       return;
     }
@@ -239,8 +246,4 @@ function offsetAddress(base: Uint8Array, offset: number): string {
     carry = sum >>> 8;
   }
   return formatIp(out);
-}
-
-function hex(address: Uint8Array): string {
-  return Buffer.from(address.buffer, address.byteOffset, address.length).toString('hex');
 }

@@ -5,7 +5,7 @@
  * address, the network address first (`fd00:2021:1111:8000::`). The sentinel ranges are skipped.
  * When a range runs out, `assign` says so (the user has to restart the client); it never throws.
  */
-import { formatIp, parseIpAddress } from '../packet/address.js';
+import { addressKey, formatIp, parseIpAddress } from '../packet/address.js';
 import {
   PROXY_IPS_PER_FAMILY,
   PROXY_IPV4_RANGE,
@@ -128,7 +128,8 @@ export class ProxyIpAllocator {
   readonly #v4: Pool;
   readonly #v6: Pool;
   readonly #byName = new Map<string, { -readonly [K in keyof ProxyIpRecord]: ProxyIpRecord[K] }>();
-  readonly #byIp = new Map<string, ProxyIpRecord>();
+  /** addressKey → record: looked up per packet (client routing and source checks). */
+  readonly #byIp = new Map<number | string, ProxyIpRecord>();
 
   constructor(options: ProxyIpAllocatorOptions = {}) {
     const v4 = parseCidr(options.ipv4Range ?? PROXY_IPV4_RANGE);
@@ -174,7 +175,8 @@ export class ProxyIpAllocator {
       resourceIds: [...resourceIds],
     };
     this.#byName.set(key, record);
-    for (const ip of [...record.ipv4, ...record.ipv6]) this.#byIp.set(ip, record);
+    for (const ip of [...record.ipv4, ...record.ipv6])
+      this.#byIp.set(addressKey(parseIpAddress(ip)!), record);
     return { ok: true, record, fresh: true };
   }
 
@@ -188,7 +190,7 @@ export class ProxyIpAllocator {
   lookup(ip: string | Uint8Array): ProxyIpRecord | undefined {
     const bytes = typeof ip === 'string' ? parseIpAddress(ip) : ip;
     if (bytes === null || (bytes.length !== 4 && bytes.length !== 16)) return undefined;
-    return this.#byIp.get(formatIp(bytes));
+    return this.#byIp.get(addressKey(bytes));
   }
 }
 

@@ -7,6 +7,7 @@
  * ICMP "administratively prohibited" into the tunnel and counted. It reads no clock.
  */
 import {
+  addressKey,
   formatIp,
   isPacketError,
   parseIpAddress,
@@ -93,6 +94,8 @@ export interface ResolveRequest {
 
 /** One proxy address of a client, and where it leads now. */
 interface ProxyTarget {
+  /** The proxy address as text (for routes and status). */
+  readonly proxy: string;
   readonly resourceId: string;
   readonly domain: string;
   /** The resolved address of the proxy's family, or null: answered with ICMP unreachable. */
@@ -119,8 +122,8 @@ interface ClientPeer {
   ipv6: Uint8Array;
   readonly authorizations: Map<string, Authorization>;
   routes: RoutingTable<string>;
-  /** Proxy address (text) → target, installed by AssignedIps. */
-  readonly proxyTargets: Map<string, ProxyTarget>;
+  /** addressKey of the proxy address → target, installed by AssignedIps (looked up per packet). */
+  readonly proxyTargets: Map<number | string, ProxyTarget>;
   readonly nat: DnsNatTable;
 }
 
@@ -135,7 +138,7 @@ export class GatewayState {
   readonly stats: GatewayStats = { packetsFromClients: 0, packetsToClients: 0, prohibited: 0 };
   private readonly clients = new Map<string, ClientPeer>();
   /** Tunnel address (text) → client id, for packets from the TUN. */
-  private readonly byAddress = new Map<string, string>();
+  private readonly byAddress = new Map<number | string, string>();
   private readonly portalOut: GatewayPortalOutput[] = [];
   private readonly tunOut: Uint8Array[] = [];
   private readonly events: GatewayEvent[] = [];
@@ -205,8 +208,8 @@ export class GatewayState {
           client.nat.clear();
           client.proxyTargets.clear();
         }
-        this.byAddress.set(key(ipv4), client.id);
-        this.byAddress.set(key(ipv6), client.id);
+        this.byAddress.set(addressKey(ipv4), client.id);
+        this.byAddress.set(addressKey(ipv6), client.id);
         const resource = gatewayResource(p.resource);
         client.authorizations.set(resource.id, {
           resource,
@@ -352,7 +355,7 @@ export class GatewayState {
       this.drop('control_from_tun');
       return;
     }
-    const clientId = this.byAddress.get(key(parsed.dst));
+    const clientId = this.byAddress.get(addressKey(parsed.dst));
     const client = clientId === undefined ? undefined : this.clients.get(clientId);
     if (!client) {
       this.drop('no_client_for_destination');
@@ -470,7 +473,7 @@ export class GatewayState {
     const domain = request.domain.toLowerCase();
     if (
       proxies.some((ip) => {
-        const existing = client.proxyTargets.get(formatIp(ip));
+        const existing = client.proxyTargets.get(addressKey(ip));
         return existing !== undefined && existing.domain !== domain;
       })
     ) {
@@ -487,7 +490,12 @@ export class GatewayState {
       const pool = proxy.length === 4 ? v4 : v6;
       const index = proxy.length === 4 ? i4++ : i6++;
       const target = pool.length === 0 ? null : pool[index % pool.length]!;
-      client.proxyTargets.set(formatIp(proxy), { resourceId: request.resourceId, domain, target });
+      client.proxyTargets.set(addressKey(proxy), {
+        proxy: formatIp(proxy),
+        resourceId: request.resourceId,
+        domain,
+        target,
+      });
     }
     this.rebuildRoutes(client);
     this.sendDomainStatus(client, request.resourceId, request.domain, 'Active', now);
@@ -540,8 +548,8 @@ export class GatewayState {
       id: client.id,
       resources: [...client.authorizations.keys()],
       connected: this.node.isConnected(client.id),
-      dnsNames: [...client.proxyTargets].map(([proxy, t]) => ({
-        proxy,
+      dnsNames: [...client.proxyTargets.values()].map((t) => ({
+        proxy: t.proxy,
         domain: t.domain,
         target: t.target ? formatIp(t.target) : null,
       })),
@@ -588,8 +596,10 @@ export class GatewayState {
   }
 
   private unindex(client: ClientPeer): void {
-    if (this.byAddress.get(key(client.ipv4)) === client.id) this.byAddress.delete(key(client.ipv4));
-    if (this.byAddress.get(key(client.ipv6)) === client.id) this.byAddress.delete(key(client.ipv6));
+    if (this.byAddress.get(addressKey(client.ipv4)) === client.id)
+      this.byAddress.delete(addressKey(client.ipv4));
+    if (this.byAddress.get(addressKey(client.ipv6)) === client.id)
+      this.byAddress.delete(addressKey(client.ipv6));
   }
 
   private rebuildRoutes(client: ClientPeer): void {
@@ -603,14 +613,19 @@ export class GatewayState {
       }
     }
     // DNS resources route by proxy address, installed by AssignedIps, with the resource's filters.
-    for (const [proxy, target] of [...client.proxyTargets]) {
+    for (const [proxyKey, target] of [...client.proxyTargets]) {
       const authorization = client.authorizations.get(target.resourceId);
       if (!authorization || authorization.resource.type !== 'dns') {
-        client.proxyTargets.delete(proxy);
+        client.proxyTargets.delete(proxyKey);
         continue;
       }
-      const bits = proxy.includes(':') ? 128 : 32;
-      routes.insert(target.resourceId, `${proxy}/${bits}`, authorization.resource.filters, target.resourceId);
+      const bits = target.proxy.includes(':') ? 128 : 32;
+      routes.insert(
+        target.resourceId,
+        `${target.proxy}/${bits}`,
+        authorization.resource.filters,
+        target.resourceId,
+      );
     }
     client.routes = routes;
   }
@@ -708,7 +723,7 @@ export class GatewayState {
    * step 5), or answered with ICMP unreachable when the name has no address of that family.
    */
   private translateToResource(client: ClientPeer, parsed: IpPacket, now: number): boolean {
-    const target = client.proxyTargets.get(formatIp(parsed.dst))?.target;
+    const target = client.proxyTargets.get(addressKey(parsed.dst))?.target;
     if (!target || target.length !== parsed.dst.length) {
       this.drop('no_dns_target');
       this.reply(client, parsed.bytes, 'unreachable', now);
@@ -790,10 +805,6 @@ function gatewayResource(view: {
     network: type === 'cidr' && view.address !== undefined ? parseCidr(view.address) : undefined,
     filters: view.filters ?? [],
   };
-}
-
-function key(address: Uint8Array): string {
-  return Buffer.from(address.buffer, address.byteOffset, address.length).toString('hex');
 }
 
 function flowOf(protocol: number, bytes: Uint8Array, l4: number): FlowKey {

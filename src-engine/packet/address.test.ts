@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  addressKey,
   formatIp,
   formatIpv4,
   formatIpv6,
@@ -106,4 +107,30 @@ it('parseIpAddress and formatIp pick the family', () => {
   expect(parseIpAddress('::1')?.length).toBe(16);
   expect(parseIpAddress('example.com')).toBeNull();
   expect(formatIp(new Uint8Array(5))).toBe('<invalid address of 5 bytes>');
+});
+
+describe('addressKey', () => {
+  it('is one-to-one over addresses of both families, and an IPv4 key is a number', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        (a, b) => {
+          expect(typeof addressKey(a)).toBe('number');
+          expect(addressKey(a) === addressKey(b)).toBe(formatIp(a) === formatIp(b));
+        },
+      ),
+    );
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        (a, b) => {
+          expect(addressKey(a) === addressKey(b)).toBe(formatIp(a) === formatIp(b));
+        },
+      ),
+    );
+    expect(addressKey(v6('::ffff:10.0.0.1'))).not.toBe(addressKey(parseIpAddress('10.0.0.1')!));
+    expect(addressKey(parseIpAddress('255.255.255.255')!)).toBe(0xffffffff);
+  });
 });

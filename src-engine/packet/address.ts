@@ -46,6 +46,16 @@ export function formatIp(bytes: Uint8Array): string {
   return `<invalid address of ${bytes.length} bytes>`;
 }
 
+/**
+ * A map key for an address without text: an IPv4 address is its 32-bit value (no allocation, for
+ * lookups per packet), an IPv6 address its 16 bytes as latin1 (one short string). The two kinds
+ * never collide (number vs string).
+ */
+export function addressKey(bytes: Uint8Array): number | string {
+  if (bytes.length === 4) return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+}
+
 const DECIMAL_OCTET = /^(0|[1-9][0-9]{0,2})$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 

@@ -6,6 +6,7 @@ export * from './constants.js';
 export { PacketError, isPacketError, type PacketErrorCode } from './errors.js';
 export type { IpFragment } from './fragment.js';
 export {
+  addressKey,
   formatIp,
   formatIpv4,
   formatIpv6,
