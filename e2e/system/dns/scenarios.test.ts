@@ -6,7 +6,7 @@
  * namespace's /etc/resolv.conf at its sentinel, so `dig`, `curl` and every program there ask the
  * client. Each scenario fails on any warning of our processes it does not expect.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { removeStale } from '../netns.js';
@@ -174,13 +174,19 @@ describe('DNS resources: one client and gateway, names asked in turn', () => {
         '--status-socket',
         system.statusSocket,
         '--seconds',
-        '4',
+        '6',
         '--out',
         out,
       ],
       { cwd: REPO, timeoutMs: 30_000 },
     );
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The capture runs once its file holds the pcap header the client sent (the CLI starts
+    // slowly under tsx; a fixed wait raced with it on a busy machine).
+    const deadline = Date.now() + 20_000;
+    while (!(existsSync(out) && statSync(out).size >= 24)) {
+      if (Date.now() > deadline) throw new Error('the capture never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const page = await topo.curl('http://c.apps.corp.test/', { timeoutMs: 10_000 });
     expect(page.body).toBe(HELLO);
     const result = await capture;
