@@ -109,6 +109,10 @@ describe('headless client command line', () => {
             type: 'cidr',
             gatewayId: 'g1234567-x',
             siteOffline: false,
+            sites: [{ id: 's1', name: 'HQ' }],
+            addressDescription: null,
+            canBeDisabled: false,
+            flow: { state: 'connected', gatewayId: 'g1234567-x' },
           },
         ],
         connections: [

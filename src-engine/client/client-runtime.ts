@@ -21,7 +21,7 @@ import { relayConfigs } from '../node/relay-config.js';
 import { NodeDriver } from '../node/node-driver.js';
 import { toWallClock } from '../node/connection-info.js';
 import type { AgentFactory } from '../node/agent-port.js';
-import { ClientState, type ClientEvent } from './client-state.js';
+import { ClientState, type ClientEvent, type FlowView } from './client-state.js';
 import { UpstreamDns } from './upstream-dns.js';
 import type { PacketDirection, PacketTap } from '../capture/packet-tap.js';
 
@@ -70,6 +70,11 @@ export interface ClientStatus {
     type: string;
     gatewayId: string | undefined;
     siteOffline: boolean;
+    sites: { id: string; name: string }[];
+    addressDescription: string | null;
+    canBeDisabled: boolean;
+    /** The flow's state; times in unix milliseconds. */
+    flow: FlowView;
   }[];
   readonly connections: (ConnectionInfo & { resources: string[] })[];
   readonly relays: { id: string; state: string; relayed: string[]; srflx?: string }[];
@@ -240,6 +245,10 @@ export class ClientRuntime {
         type: resource.type,
         gatewayId,
         siteOffline,
+        sites: 'sites' in resource ? resource.sites.map((site) => ({ id: site.id, name: site.name })) : [],
+        addressDescription: 'address_description' in resource ? (resource.address_description ?? null) : null,
+        canBeDisabled: resource.type === 'internet' ? resource.can_be_disabled : false,
+        flow: this.wallClockFlow(this.state.flowView(resource.id)),
       })),
       connections: gateways.flatMap((g) => {
         const info = this.node.connectionInfo(g.id);
@@ -255,6 +264,14 @@ export class ClientRuntime {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  private wallClockFlow(flow: FlowView): FlowView {
+    const wall = (t: number): number => Date.now() - (this.driver.now - t);
+    if (flow.state === 'connecting') return { state: 'connecting', since: wall(flow.since) };
+    if (flow.state === 'failed')
+      return { state: 'failed', failure: { ...flow.failure, at: wall(flow.failure.at) } };
+    return flow;
+  }
 
   private onPortalMessage(message: ClientIngressMessage): void {
     const now = this.driver.now;

@@ -112,6 +112,20 @@ interface Pending {
   readonly buffer: PacketBuffer;
 }
 
+/** Why the last attempt to reach a resource failed, until the next one succeeds. */
+export interface FlowFailure {
+  /** The portal's `FailReason`, or `handshake_timeout` when the connection itself failed. */
+  readonly reason: string;
+  readonly at: number;
+}
+
+/** How a resource's flow stands, for status views (times on the engine's clock). */
+export type FlowView =
+  | { readonly state: 'idle' }
+  | { readonly state: 'connecting'; readonly since: number }
+  | { readonly state: 'connected'; readonly gatewayId: string }
+  | { readonly state: 'failed'; readonly failure: FlowFailure };
+
 interface GatewayState {
   readonly id: string;
   readonly ipv4: Uint8Array;
@@ -150,6 +164,9 @@ export class ClientState {
   private readonly resources = new Map<string, ResourceEntry>();
   private readonly routes = new RoutingTable<string>();
   private readonly pending = new Map<string, Pending>();
+  private readonly flowFailures = new Map<string, FlowFailure>();
+  /** When the current attempt to reach a resource began; gone once it is connected. */
+  private readonly attemptSince = new Map<string, number>();
   /** resource id → gateway id (one gateway per resource at a time, §5.12). */
   private readonly authorized = new Map<string, string>();
   private readonly gateways = new Map<string, GatewayState>();
@@ -244,6 +261,7 @@ export class ClientState {
         return;
       case 'authorization_creation_failed': {
         const entry = this.resources.get(message.payload.resource_id);
+        if (entry) this.flowFailures.set(entry.resource.id, { reason: message.payload.reason, at: now });
         if (message.payload.reason === 'offline') {
           this.pending.get(message.payload.resource_id)?.buffer.clear();
           this.pending.delete(message.payload.resource_id);
@@ -487,6 +505,22 @@ export class ClientState {
     }));
   }
 
+  /** Each resource's flow: connected through a gateway, being set up, failed, or idle. */
+  flowView(resourceId: string): FlowView {
+    const gatewayId = this.authorized.get(resourceId);
+    if (gatewayId !== undefined && this.gateways.get(gatewayId)?.connected)
+      return { state: 'connected', gatewayId };
+    const pending = this.pending.get(resourceId);
+    if (gatewayId !== undefined || pending) {
+      // A recent failure wins over a retry in the background: the user sees why.
+      const failure = this.flowFailures.get(resourceId);
+      if (failure && (!pending || failure.at >= pending.lastRequest)) return { state: 'failed', failure };
+      return { state: 'connecting', since: this.attemptSince.get(resourceId) ?? 0 };
+    }
+    const failure = this.flowFailures.get(resourceId);
+    return failure ? { state: 'failed', failure } : { state: 'idle' };
+  }
+
   gatewayList(): { id: string; connected: boolean; resources: string[]; buffered: number }[] {
     return [...this.gateways.values()].map((g) => ({
       id: g.id,
@@ -554,6 +588,7 @@ export class ClientState {
         const gateway = this.gateways.get(event.connection);
         if (!gateway) return;
         gateway.connected = true;
+        for (const resourceId of gateway.resources) this.attemptSince.delete(resourceId);
         this.events.push({ type: 'connection', gatewayId: gateway.id, state: 'connected' });
         // AssignedIps first: the packets behind them need the gateway's NAT.
         for (const packet of this.pendingControl.take(gateway.id)) this.sendControl(gateway.id, packet, now);
@@ -561,6 +596,9 @@ export class ClientState {
         return;
       }
       case 'connection_failed':
+        for (const resourceId of this.gateways.get(event.connection)?.resources ?? []) {
+          this.flowFailures.set(resourceId, { reason: 'handshake_timeout', at: now });
+        }
         this.events.push({
           type: 'connection',
           gatewayId: event.connection,
@@ -583,6 +621,7 @@ export class ClientState {
       return;
     }
     this.pending.delete(payload.resource_id);
+    this.flowFailures.delete(payload.resource_id);
     this.knownGateways.add(payload.gateway_id);
     let gateway = this.gateways.get(payload.gateway_id);
     if (!gateway) {
@@ -599,6 +638,7 @@ export class ClientState {
     }
     gateway.resources.add(payload.resource_id);
     this.authorized.set(payload.resource_id, gateway.id);
+    if (gateway.connected) this.attemptSince.delete(payload.resource_id);
     this.node.upsertConnection(
       gateway.id,
       {
@@ -637,6 +677,7 @@ export class ClientState {
       this.pending.set(resourceId, pending);
     }
     pending.lastRequest = now;
+    if (!this.attemptSince.has(resourceId)) this.attemptSince.set(resourceId, now);
     this.portalOut.push({
       event: 'request_authorization',
       payload: { resource_id: resourceId, connected_gateway_ids: this.preferredGateways(resourceId, now) },
@@ -728,6 +769,8 @@ export class ClientState {
   private removeResource(id: string, now: number): void {
     if (!this.resources.delete(id)) return;
     this.pending.delete(id);
+    this.flowFailures.delete(id);
+    this.attemptSince.delete(id);
     this.dnsNat.clearByResource(id);
     this.forgetAuthorization(id, now);
     this.rebuildRoutes();

@@ -79,7 +79,7 @@ async function start(): Promise<void> {
     else win.show();
   };
   const platform = new ElectronPlatform(win, iconPath, onNotificationAction);
-  const { host: engine, kind: engineKind } = createEngineHost();
+  const { host: engine, kind: engineKind } = createEngineHost({ userDataDir });
 
   const composed = await composeApp({
     userDataDir,

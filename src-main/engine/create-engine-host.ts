@@ -1,62 +1,45 @@
-// Chooses the engine host for the app. The worker host (the engine in a `worker_threads`
-// worker) plugs in here once the engine provides its worker entry; until then an installed app
-// reports clearly that it has no tunnel engine, and `FZ_ENGINE=simulated` (or the command-line
-// flag `--simulated-engine`) runs the simulation (demos, screenshots, UI development).
+// Chooses the engine host for the app: the worker host (the real client engine in a
+// `worker_threads` worker), or, only when asked with `FZ_ENGINE=simulated` or the command-line
+// flag `--simulated-engine`, the simulation (demos, screenshots, UI development). There is no
+// third choice: an installed app never silently falls back to the simulation.
 
-import {
-  EngineCaptureError,
-  EngineEventEmitter,
-  EngineStartError,
-  captureLimits,
-  type EngineCaptureOptions,
-  type EngineCaptureSummary,
-  type EngineEvents,
-  type EngineHost,
-} from './engine-host.js';
+import path from 'node:path';
+import type { EngineHost } from './engine-host.js';
 import { FakeEngineHost } from './fake-engine-host.js';
+import { WorkerEngineHost } from './worker-engine-host.js';
+import type { DnsControlChoice } from './worker/protocol.js';
 
-export type EngineKind = 'worker' | 'simulated' | 'none';
+export type EngineKind = 'worker' | 'simulated';
 
-/** Factories for engine hosts that live elsewhere (the worker host registers itself here). */
-const factories = new Map<EngineKind, () => EngineHost>([['simulated', () => new FakeEngineHost()]]);
+const DNS_CONTROL: readonly DnsControlChoice[] = ['auto', 'systemd-resolved', 'resolv-conf', 'off'];
 
-export function registerEngineHost(kind: 'worker', factory: () => EngineHost): void {
-  factories.set(kind, factory);
+/** The default socket of the privileged helper that creates the TUN for an unprivileged app. */
+export const DEFAULT_HELPER_SOCKET = '/run/fz-tun-helper/helper.sock';
+
+export interface CreateEngineHostOptions {
+  /** The app's user-data directory; the engine keeps its state in `<userDataDir>/engine`. */
+  readonly userDataDir: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly argv?: readonly string[];
 }
 
-/** An engine host for builds without an engine: every start fails with an explanation. */
-export class MissingEngineHost implements EngineHost {
-  readonly #events = new EngineEventEmitter();
-  on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): () => void {
-    return this.#events.on(event, listener);
-  }
-  async start(): Promise<void> {
-    throw new EngineStartError({
-      code: 'tun-unavailable',
-      message:
-        'This build of the app has no tunnel engine. Install a release build, or set FZ_ENGINE=simulated to try the app with a simulated tunnel.',
-    });
-  }
-  async stop(): Promise<void> {}
-  connect(): void {}
-  disconnect(): void {}
-  applySettings(): void {}
-  async capture(options: EngineCaptureOptions): Promise<EngineCaptureSummary> {
-    captureLimits(options);
-    throw new EngineCaptureError(
-      'capture-unavailable',
-      'This build of the app has no tunnel engine, so there are no packets to capture.',
-    );
-  }
-}
-
-export function createEngineHost(
-  env: NodeJS.ProcessEnv = process.env,
-  argv: readonly string[] = process.argv,
-): { host: EngineHost; kind: EngineKind } {
-  const wanted =
-    env.FZ_ENGINE === 'simulated' || argv.includes('--simulated-engine') ? 'simulated' : 'worker';
-  const factory = factories.get(wanted);
-  if (factory) return { host: factory(), kind: wanted };
-  return { host: new MissingEngineHost(), kind: 'none' };
+/**
+ * Environment overrides (for admins and tests): `FZ_DNS_CONTROL` (auto, systemd-resolved,
+ * resolv-conf, off), `FZ_TUN_NAME` (when the app runs as root), `FZ_TUN_HELPER_SOCKET`.
+ */
+export function createEngineHost(o: CreateEngineHostOptions): { host: EngineHost; kind: EngineKind } {
+  const env = o.env ?? process.env;
+  const argv = o.argv ?? process.argv;
+  if (env.FZ_ENGINE === 'simulated' || argv.includes('--simulated-engine'))
+    return { host: new FakeEngineHost(), kind: 'simulated' };
+  const dns = env.FZ_DNS_CONTROL ?? 'auto';
+  if (!(DNS_CONTROL as readonly string[]).includes(dns))
+    throw new Error(`FZ_DNS_CONTROL must be one of ${DNS_CONTROL.join(', ')} (got ${dns})`);
+  const host = new WorkerEngineHost({
+    stateDir: path.join(o.userDataDir, 'engine'),
+    dnsControl: dns as DnsControlChoice,
+    ...(env.FZ_TUN_NAME ? { tunName: env.FZ_TUN_NAME } : {}),
+    helperSocket: env.FZ_TUN_HELPER_SOCKET || DEFAULT_HELPER_SOCKET,
+  });
+  return { host, kind: 'worker' };
 }

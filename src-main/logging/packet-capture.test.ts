@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CaptureState } from '../../src-shared/domain.js';
 import { pcapFileHeader, pcapRecord } from '../../src-engine/capture/pcap-writer.js';
 import { readWithTcpdump } from '../../src-engine/capture/test-tcpdump.js';
-import { MissingEngineHost } from '../engine/create-engine-host.js';
+import { MissingEngineHost } from '../testing/missing-engine-host.js';
 import type { EngineCaptureOptions, EngineCaptureSummary, EngineHost } from '../engine/engine-host.js';
 import { FakePlatform } from '../testing/fake-platform.js';
 import { readPcap } from '../testing/pcap.js';

@@ -41,6 +41,15 @@ export async function buildApp(o: BuildOptions = {}): Promise<string> {
       // npm packages stay in node_modules (electron-builder packs the production ones).
       packages: 'external',
     }),
+    // The engine worker, next to main: main starts it with `new Worker(<dir of main>/engine-worker.js)`.
+    esbuild({
+      ...common,
+      entryPoints: [path.join(REPO, 'src-main/engine/worker/client-worker.ts')],
+      outfile: path.join(out, 'main/engine-worker.js'),
+      format: 'esm',
+      target: 'node22',
+      packages: 'external',
+    }),
     esbuild({
       ...common,
       entryPoints: [path.join(REPO, 'src-main/electron/preload.ts')],
