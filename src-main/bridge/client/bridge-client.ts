@@ -60,7 +60,7 @@ function takeSecret(): string | null {
 }
 
 const REFUSED =
-  'The development bridge did not accept this page. Open the address that `npm run bridge` printed ' +
+  'The development bridge did not accept this page. Open the address the bridge printed ' +
   '(it ends in #secret=…); the bridge may also have stopped.';
 
 const secret = takeSecret();
