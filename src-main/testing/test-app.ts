@@ -9,7 +9,9 @@ import { composeApp, type ComposedApp } from '../app/compose.js';
 import { MemoryTokenStore, SecretToken, type StoredSession } from '../auth/token-store.js';
 import { FakeEngineHost, type FakeEngineTimings } from '../engine/fake-engine-host.js';
 import { dispatch } from '../ipc/router.js';
+import type { Logger } from '../logging/logger.js';
 import type { ManagedFileSystem } from '../settings/managed-config.js';
+import type { UpdaterService } from '../update/updater.js';
 import { FakePlatform, FakeUpdater } from './fake-platform.js';
 
 export const TEST_SESSION: StoredSession = {
@@ -33,6 +35,8 @@ export interface TestAppOptions {
   readonly push?: (channel: string, payload: unknown) => void;
   readonly trustedOrigin?: string;
   readonly now?: () => number;
+  /** Another updater in place of the fake (the real one against a local feed, in update tests). */
+  readonly createUpdater?: (logger: Logger) => UpdaterService;
 }
 
 export interface TestApp extends ComposedApp {
@@ -40,6 +44,7 @@ export interface TestApp extends ComposedApp {
   readonly engine: FakeEngineHost;
   readonly platform: FakePlatform;
   readonly tokens: MemoryTokenStore;
+  /** The fake updater; not wired into the app when `createUpdater` was given. */
   readonly updater: FakeUpdater;
   readonly pushes: [string, unknown][];
   readonly settingsFile: string;
@@ -92,7 +97,7 @@ export async function createTestApp(o: TestAppOptions = {}): Promise<TestApp> {
     platform,
     engine,
     tokens,
-    createUpdater: () => updater,
+    createUpdater: o.createUpdater ?? (() => updater),
     push: (channel, payload) => {
       pushes.push([channel, payload]);
       o.push?.(channel, payload);

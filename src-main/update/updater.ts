@@ -1,5 +1,7 @@
-// The updater seen by the app controller. `electron/electron-updater-service.ts` implements it
-// with electron-updater (generic feed, background download, install on quit); tests use a fake.
+// The updater seen by the app controller. `auto-updater-service.ts` implements it over
+// electron-updater (generic feed, background download, install on quit), which
+// `electron/electron-updater-service.ts` hands the packaged app's `autoUpdater`; UI tests of the
+// other views use a fake.
 
 import type { UpdateState } from '../../src-shared/domain.js';
 

@@ -5,6 +5,11 @@ import { Spinner } from '../components/controls.js';
 import { Icon, Logo } from '../components/Icon.js';
 import { formatAgo } from '../model/format.js';
 
+/** A failed download (e.g. a damaged file) is not a failed check: say which step failed. */
+function updateFailure(code: string): string {
+  return code === 'update-download-failed' ? 'The update could not be downloaded' : 'The update check failed';
+}
+
 function UpdateCard({ update }: { update: UpdateState }) {
   const check = useApp((s) => s.checkForUpdates);
   const download = useApp((s) => s.downloadUpdate);
@@ -85,7 +90,7 @@ function UpdateCard({ update }: { update: UpdateState }) {
       body = (
         <>
           <p className="inline-status tone-error">
-            <Icon name="alert" size={16} /> The update check failed: {update.error.message}
+            <Icon name="alert" size={16} /> {updateFailure(update.error.code)}: {update.error.message}
           </p>
           <button type="button" className="btn" onClick={() => void check()}>
             <Icon name="refresh" size={16} /> Try again
