@@ -3,7 +3,7 @@
 // `window.fz` talks to the router over a WebSocket admitted by a per-run secret; what Electron
 // would hand to the OS goes to the page and to the terminal. See src-main/README.md.
 
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -171,10 +171,19 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   };
   let composed: ComposedApp | null = null;
   let sockets: BridgeSocketServer | null = null;
-  const cleanup = async () => {
-    sockets?.close();
+  /** No page may reach main any more: before main shuts down, so nothing logs after its last flush. */
+  const stopServing = async () => {
+    await sockets?.close();
     await Promise.all(servers.map(closeServer));
-    if (!o.keepRunDir) await rm(runDir, { recursive: true, force: true });
+  };
+  const removeRunDir = async () => {
+    if (!o.keepRunDir) {
+      await rm(runDir, { recursive: true, force: true });
+      return;
+    }
+    // Kept for what the person saved; an empty one goes.
+    await rm(clientScriptFile, { force: true });
+    for (const dir of [saveDir, runDir]) await rmdir(dir).catch(() => {});
   };
 
   try {
@@ -228,9 +237,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     close = () => {
       closing ??= (async () => {
         try {
+          await stopServing();
           await app.controller.shutdown();
         } finally {
-          await cleanup();
+          await removeRunDir();
         }
       })();
       return closing;
@@ -290,8 +300,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       close: () => close(),
     };
   } catch (e) {
+    await stopServing();
     if (composed) await composed.controller.shutdown().catch(() => {});
-    await cleanup();
+    await removeRunDir();
     throw e;
   }
 }

@@ -140,9 +140,16 @@ export class BridgeSocketServer {
   /** A desktop request (open a URL, the clipboard) for the pages. */
   toPages = (request: OsRequest): void => this.#broadcast({ t: 'os', ...request });
 
-  close(): void {
+  /** Drops every page; resolves once their sockets have closed (and logged so). */
+  async close(): Promise<void> {
+    const closed = [...this.#pages].map(
+      (ws) =>
+        new Promise<void>((resolve) =>
+          ws.readyState === WebSocket.CLOSED ? resolve() : ws.once('close', () => resolve()),
+        ),
+    );
     for (const ws of this.#pages) ws.terminate();
-    this.#pages.clear();
+    await Promise.all(closed);
     this.#wss.close();
   }
 }
