@@ -1,6 +1,7 @@
 // The development bridge on loopback, with a stand-in renderer directory and the fake engine:
 // who may connect (secret, Origin), what reaches the router, the OS stand-in, the static files.
 
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -386,6 +387,20 @@ describe('listening', () => {
     await closedPage;
     await expect(http(b, '/')).rejects.toThrow(/ECONNREFUSED/);
     await expect(http(b, '/', { socketPath })).rejects.toThrow(/ENOENT|ECONNREFUSED/);
+    // The run's directory (default profile, logs) is gone, and nothing wrote into it afterwards.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(b.runDir)).toBe(false);
+  });
+
+  it('save dialogs answer with a file in the run directory, never outside it', async () => {
+    const b = await start();
+    expect(await b.platform.chooseSavePath('fz-logs-1.zip', 'log-export')).toBe(
+      path.join(b.saveDir, 'fz-logs-1.zip'),
+    );
+    expect(await b.platform.chooseSavePath('../../etc/evil.pcap', 'packet-capture')).toBe(
+      path.join(b.saveDir, 'evil.pcap'),
+    );
+    expect(b.saveDir.startsWith(b.runDir)).toBe(true);
   });
 
   it('app:quit closes the bridge', async () => {
