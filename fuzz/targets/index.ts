@@ -1,0 +1,7 @@
+/** Every fuzz target, in the order `npm run fuzz` runs them. */
+import type { FuzzTarget } from '../target.js';
+import { packetTarget } from './packet.js';
+import { wireguardTarget } from './wireguard.js';
+import { stunTarget } from './stun.js';
+
+export const TARGETS: readonly FuzzTarget[] = [packetTarget, wireguardTarget, stunTarget];
