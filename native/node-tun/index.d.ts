@@ -47,6 +47,15 @@ export class TunDevice {
   private constructor();
   /** Opens /dev/net/tun with TUNSETIFF IFF_TUN|IFF_NO_PI (|IFF_MULTI_QUEUE), O_NONBLOCK|O_CLOEXEC. */
   static open(options?: TunOpenOptions): TunDevice;
+  /**
+   * Adopts a TUN fd that another process opened, e.g. one received from a privileged helper over
+   * a UnixSocket. Linux: TUNGETIFF gives the name and must show IFF_TUN|IFF_NO_PI; macOS: a utun
+   * control socket (UTUN_OPT_IFNAME). Sets O_NONBLOCK and FD_CLOEXEC. On success the device owns
+   * the fd (close() closes it) and behaves exactly like an opened one; on failure (a SystemError,
+   * e.g. EBADFD for a tun fd without a device, ENOTTY/EINVAL for anything else) the caller still
+   * owns it. Windows: throws ERR_NOT_SUPPORTED (wintun has no fd).
+   */
+  static fromFd(fd: number): TunDevice;
   readonly name: string;
   /** The device's fd; -1 after close() (and always on Windows). */
   readonly fd: number;
@@ -184,3 +193,55 @@ export function setSocketMark(fd: number, mark: number): void;
  * Errors as for setSocketMark (the fd is closed first).
  */
 export function createTcpSocket(family: 4 | 6, mark: number): number;
+
+/** Who is on the other end of a Unix socket, as of connect (SO_PEERCRED/SO_PEERGROUPS; macOS LOCAL_PEERCRED). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  /** The peer's effective gid. */
+  gid: number;
+  /** Its supplementary groups (Linux 4.13+; on macOS the credential's group list). */
+  groups: number[];
+}
+
+/**
+ * A non-blocking Unix stream socket (Linux, macOS) that passes file descriptors (SCM_RIGHTS) and
+ * tells who the peer is. Watched by one uv_poll: nothing blocks the event loop. The byte stream
+ * has no framing of its own. Windows: connect/listen/closeFd throw ERR_NOT_SUPPORTED.
+ */
+export class UnixSocket {
+  private constructor();
+  /** Connects at once (a Unix connect never waits): ENOENT, ECONNREFUSED, EACCES, EAGAIN (backlog full) throw. */
+  static connect(path: string): UnixSocket;
+  /** Binds and listens (backlog default 64). The path must not exist; permissions follow the umask. */
+  static listen(path: string, backlog?: number): UnixSocket;
+  /** -1 after close(). */
+  readonly fd: number;
+  peerCredentials(): PeerCredentials;
+  /**
+   * One recvmsg (≤ 64 KiB) per wake-up: onData(bytes, fd) with fd the first descriptor that
+   * came with them (close-on-exec; any further ones are closed) or -1. The receiver owns fd
+   * (adopt it, or closeFd it). At end of stream onData(null, -1) once and reading stops. A fatal
+   * error calls onError once and stops reading.
+   */
+  startReading(
+    onData: (data: Uint8Array | null, fd: number) => void,
+    onError: (err: SystemError) => void,
+  ): void;
+  /** Listening sockets: onConnection for each accepted socket (up to 16 per wake-up). */
+  startAccepting(onConnection: (socket: UnixSocket) => void, onError: (err: SystemError) => void): void;
+  stopReading(): void;
+  /**
+   * sendmsg (MSG_DONTWAIT, no SIGPIPE): returns the bytes written, 0 on EAGAIN (then
+   * onceWritable). fd, if given, travels with the first byte, so only when the result is > 0;
+   * the sender keeps its own copy. Other errors (EPIPE, ECONNRESET, ...) throw.
+   */
+  send(data: Uint8Array, fd?: number | null): number;
+  /** cb() once the socket is writable; one waiting callback at a time (a second call replaces it). */
+  onceWritable(cb: () => void): void;
+  /** Idempotent; stops the poll, then closes the fd. The path of a listening socket is not removed. */
+  close(): void;
+}
+
+/** Closes a descriptor received with onData that the receiver does not want. */
+export function closeFd(fd: number): void;

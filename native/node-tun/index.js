@@ -13,3 +13,5 @@ exports.TunDevice = binding.TunDevice;
 exports.UdpSocket = binding.UdpSocket;
 exports.setSocketMark = binding.setSocketMark;
 exports.createTcpSocket = binding.createTcpSocket;
+exports.UnixSocket = binding.UnixSocket;
+exports.closeFd = binding.closeFd;

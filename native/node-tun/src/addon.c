@@ -9,6 +9,7 @@ static void free_instance(napi_env env, void *data, void *hint) {
   if (inst->token != NULL) napi_delete_reference(env, inst->token);
   if (inst->tun_ctor != NULL) napi_delete_reference(env, inst->tun_ctor);
   if (inst->udp_ctor != NULL) napi_delete_reference(env, inst->udp_ctor);
+  if (inst->unix_ctor != NULL) napi_delete_reference(env, inst->unix_ctor);
   free(inst);
 }
 
@@ -33,7 +34,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   if (napi_create_object(env, &token) != napi_ok || napi_create_reference(env, token, 1, &inst->token) != napi_ok)
     return NULL;
   if (nt_addr_init(env, exports) == NULL || nt_tun_init(env, exports, inst) == NULL ||
-      nt_udp_init(env, exports, inst) == NULL || nt_sockopt_init(env, exports) == NULL)
+      nt_udp_init(env, exports, inst) == NULL ||
+      nt_unix_init(env, exports, inst) == NULL || nt_sockopt_init(env, exports) == NULL)
     return NULL;
   return exports;
 }

@@ -22,6 +22,7 @@ typedef struct {
   napi_ref token; /* passed by open()/bind() to the constructors; blocks `new` from JS */
   napi_ref tun_ctor;
   napi_ref udp_ctor;
+  napi_ref unix_ctor;
 } nt_instance;
 
 /*
@@ -74,6 +75,8 @@ napi_value nt_addr_init(napi_env env, napi_value exports);
 /* ---- tun.c / udp.c ---- */
 napi_value nt_tun_init(napi_env env, napi_value exports, nt_instance *inst);
 napi_value nt_udp_init(napi_env env, napi_value exports, nt_instance *inst);
+/* unix.c: Unix stream sockets with fd passing and peer credentials (not on Windows). */
+napi_value nt_unix_init(napi_env env, napi_value exports, nt_instance *inst);
 
 /* ---- sockopt.c: socket marks (SO_MARK, Linux; ENOSYS elsewhere) ---- */
 /* Sets SO_MARK on fd: 0 or an errno value. */

@@ -228,6 +228,25 @@ static napi_value tun_constructor(napi_env env, napi_callback_info info) {
   return self;
 }
 
+/* Wraps a platform device in a new TunDevice object (the device is closed if that fails). */
+static napi_value wrap_device(napi_env env, tunp_t *dev) {
+  nt_instance *inst = instance(env);
+  napi_value ctor, token, self;
+  tun_dev *t = NULL;
+  if (napi_get_reference_value(env, inst->tun_ctor, &ctor) != napi_ok ||
+      napi_get_reference_value(env, inst->token, &token) != napi_ok ||
+      napi_new_instance(env, ctor, 1, &token, &self) != napi_ok ||
+      napi_unwrap(env, self, (void **)&t) != napi_ok) {
+    tunp_close(dev);
+    return NULL;
+  }
+  t->dev = dev;
+  memcpy(t->name, tunp_name(dev), TUNP_NAME_MAX);
+  t->name[TUNP_NAME_MAX - 1] = '\0';
+  nt_handle_add_hook(&t->h);
+  return self;
+}
+
 /* TunDevice.open(options?: { name?: string; multiQueue?: boolean }) */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -279,21 +298,34 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  nt_instance *inst = instance(env);
-  napi_value ctor, token, self;
-  tun_dev *t = NULL;
-  if (napi_get_reference_value(env, inst->tun_ctor, &ctor) != napi_ok ||
-      napi_get_reference_value(env, inst->token, &token) != napi_ok ||
-      napi_new_instance(env, ctor, 1, &token, &self) != napi_ok ||
-      napi_unwrap(env, self, (void **)&t) != napi_ok) {
-    tunp_close(dev);
+  return wrap_device(env, dev);
+}
+
+/* TunDevice.fromFd(fd): adopts a TUN fd that another process opened (the privileged helper). */
+static napi_value tun_from_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2] = {NULL, NULL};
+  uint32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "TunDevice.fromFd(fd) takes a file descriptor");
     return NULL;
   }
-  t->dev = dev;
-  memcpy(t->name, tunp_name(dev), TUNP_NAME_MAX);
-  t->name[TUNP_NAME_MAX - 1] = '\0';
-  nt_handle_add_hook(&t->h);
-  return self;
+  if (!nt_arg_uint(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
+  tunp_t *dev = NULL;
+  const char *syscall = "fromFd";
+  int err = tunp_adopt(loop, (int)fd, &dev, &syscall);
+  if (err == ENOTSUP && strcmp(syscall, "fromFd") == 0) {
+    napi_throw_error(env, "ERR_NOT_SUPPORTED", "TunDevice.fromFd is not supported on this platform (no TUN fd)");
+    return NULL;
+  }
+  if (err != 0) {
+    nt_throw_errno(env, err, syscall, "(not a TUN device without packet info?)");
+    return NULL;
+  }
+  return wrap_device(env, dev);
 }
 
 static napi_value tun_get_name(napi_env env, napi_callback_info info) {
@@ -475,6 +507,7 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
 napi_value nt_tun_init(napi_env env, napi_value exports, nt_instance *inst) {
   napi_property_descriptor props[] = {
       {"open", NULL, tun_open, NULL, NULL, NULL, napi_static, NULL},
+      {"fromFd", NULL, tun_from_fd, NULL, NULL, NULL, napi_static, NULL},
       {"name", NULL, NULL, tun_get_name, NULL, NULL, napi_enumerable, NULL},
       {"fd", NULL, NULL, tun_get_fd, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, NULL, tun_get_stats, NULL, NULL, napi_enumerable, NULL},

@@ -75,6 +75,25 @@ fail:;
   return err;
 }
 
+int tun_os_adopt(int fd, char name_out[TUNP_NAME_MAX], const char **syscall) {
+  /* A utun control socket answers UTUN_OPT_IFNAME; anything else fails. */
+  char ifname[TUNP_NAME_MAX];
+  socklen_t len = sizeof ifname;
+  memset(ifname, 0, sizeof ifname);
+  if (getsockopt(fd, SYSPROTO_CONTROL, UTUN_OPT_IFNAME, ifname, &len) < 0) {
+    *syscall = "getsockopt(UTUN_OPT_IFNAME)";
+    return errno;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    *syscall = "fcntl";
+    return errno;
+  }
+  memset(name_out, 0, TUNP_NAME_MAX);
+  strlcpy(name_out, ifname, TUNP_NAME_MAX);
+  return 0;
+}
+
 long tun_os_read(int fd, uint8_t *dst, size_t cap) {
   uint32_t family;
   struct iovec iov[2] = {{&family, 4}, {dst, cap}};

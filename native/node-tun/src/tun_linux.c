@@ -33,6 +33,30 @@ int tun_os_open(const char *name, int multi_queue, int *fd_out, char name_out[TU
   return 0;
 }
 
+int tun_os_adopt(int fd, char name_out[TUNP_NAME_MAX], const char **syscall) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  /* TUNGETIFF fails (EBADFD) on a /dev/net/tun fd that has no device attached, and ENOTTY/EINVAL
+   * on anything that is not a TUN fd. */
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+    *syscall = "ioctl(TUNGETIFF)";
+    return errno;
+  }
+  /* The data path expects bare IP packets: a TAP device or one with packet info is refused. */
+  if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP)) != IFF_TUN || (ifr.ifr_flags & IFF_NO_PI) == 0) {
+    *syscall = "ioctl(TUNGETIFF)";
+    return EINVAL;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    *syscall = "fcntl";
+    return errno;
+  }
+  memset(name_out, 0, TUNP_NAME_MAX);
+  memcpy(name_out, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  return 0;
+}
+
 long tun_os_read(int fd, uint8_t *dst, size_t cap) {
   /* One spare byte tells a packet that fills the slot exactly from one that did not fit. */
   uint8_t spare;

@@ -19,6 +19,10 @@ typedef void (*tunp_ready_cb)(void *arg, int status);
 #define TUNP_NAME_MAX 64
 
 int tunp_open(uv_loop_t *loop, const char *name, int multi_queue, tunp_t **out, const char **syscall);
+/* Adopts an open TUN fd (received from a privileged helper): checks it is a TUN without packet
+ * info, reads its name, makes it non-blocking and close-on-exec. On success the device owns fd;
+ * on failure the caller still does. ENOTSUP where devices have no fd (Windows). */
+int tunp_adopt(uv_loop_t *loop, int fd, tunp_t **out, const char **syscall);
 const char *tunp_name(const tunp_t *t);
 int tunp_fd(const tunp_t *t); /* -1 where the device has no fd */
 /* >= 0: the packet's full length; a value > cap means it did not fit (its bytes are lost).
@@ -35,6 +39,7 @@ void tunp_close(tunp_t *t);
 #ifndef _WIN32
 /* OS part of the POSIX implementation (tun_linux.c, tun_darwin.c). */
 int tun_os_open(const char *name, int multi_queue, int *fd, char name_out[TUNP_NAME_MAX], const char **syscall);
+int tun_os_adopt(int fd, char name_out[TUNP_NAME_MAX], const char **syscall);
 long tun_os_read(int fd, uint8_t *dst, size_t cap);
 int tun_os_write(int fd, const uint8_t *src, size_t len);
 #endif

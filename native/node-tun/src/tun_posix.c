@@ -31,6 +31,23 @@ int tunp_open(uv_loop_t *loop, const char *name, int multi_queue, tunp_t **out, 
   return 0;
 }
 
+int tunp_adopt(uv_loop_t *loop, int fd, tunp_t **out, const char **syscall) {
+  tunp_t *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    *syscall = "malloc";
+    return ENOMEM;
+  }
+  int err = tun_os_adopt(fd, t->name, syscall);
+  if (err != 0) {
+    free(t);
+    return err;
+  }
+  t->fd = fd;
+  t->loop = loop;
+  *out = t;
+  return 0;
+}
+
 const char *tunp_name(const tunp_t *t) { return t->name; }
 
 int tunp_fd(const tunp_t *t) { return t->fd; }

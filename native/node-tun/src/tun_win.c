@@ -123,6 +123,15 @@ static void release(tunp_t *t) {
   free(t);
 }
 
+/* A wintun adapter has no fd to hand over; the Windows helper service relays packets instead. */
+int tunp_adopt(uv_loop_t *loop, int fd, tunp_t **out, const char **syscall) {
+  (void)loop;
+  (void)fd;
+  (void)out;
+  *syscall = "fromFd";
+  return ENOTSUP;
+}
+
 int tunp_open(uv_loop_t *loop, const char *name, int multi_queue, tunp_t **out, const char **syscall) {
   tunp_t *t = calloc(1, sizeof *t);
   DWORD e;
