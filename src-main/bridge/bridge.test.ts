@@ -362,6 +362,10 @@ describe('static files', () => {
 });
 
 describe('listening', () => {
+  it('fails to start without a built renderer, leaving nothing behind', async () => {
+    await expect(start({ rendererDir: path.join(root, 'missing') })).rejects.toThrow(/ENOENT/);
+  });
+
   it('refuses non-loopback hosts', async () => {
     await expect(start({ host: '0.0.0.0' })).rejects.toThrow(/loopback only/);
     await expect(start({ host: '192.168.1.10' })).rejects.toThrow(/loopback only/);

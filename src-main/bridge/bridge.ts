@@ -147,11 +147,18 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   await mkdir(saveDir, { recursive: true });
   await mkdir(userDataDir, { recursive: true });
   const clientScriptFile = path.join(runDir, 'bridge-client.js');
-  const [rendererDir] = await Promise.all([
-    o.rendererDir ? Promise.resolve(path.resolve(o.rendererDir)) : ensureRendererBuild(print),
-    bundleBridgeClient(clientScriptFile),
-  ]);
-  const indexTemplate = await readFile(path.join(rendererDir, 'index.html'), 'utf8');
+  let rendererDir: string;
+  let indexTemplate: string;
+  try {
+    [rendererDir] = await Promise.all([
+      o.rendererDir ? Promise.resolve(path.resolve(o.rendererDir)) : ensureRendererBuild(print),
+      bundleBridgeClient(clientScriptFile),
+    ]);
+    indexTemplate = await readFile(path.join(rendererDir, 'index.html'), 'utf8');
+  } catch (e) {
+    await rm(runDir, { recursive: true, force: true });
+    throw e;
+  }
 
   // The origin is known once the port is: listen first, serve once everything is wired.
   let handler: RequestListener | null = null;
