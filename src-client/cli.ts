@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { arch, hostname, release } from 'node:os';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +17,7 @@ import { iceAgentFactory } from '../src-engine/node/ice-agent-adapter.js';
 import { hostAddresses } from '../src-engine/platform/host-addresses.js';
 import { LinuxInterface } from '../src-engine/platform/linux-interface.js';
 import { ENGINE_FWMARK } from '../src-engine/platform/fwmark.js';
+import { userAgentPartsFor } from '../src-engine/portal/host-user-agent.js';
 import { setPortalSocketMark } from '../src-engine/portal/ws-transport.js';
 import {
   createDnsControl,
@@ -218,7 +219,6 @@ export async function run(config: RunConfig): Promise<number> {
   const transports = await openUdpSockets({ mark: ENGINE_FWMARK });
   setPortalSocketMark(ENGINE_FWMARK);
   const iface = new LinuxInterface(tun.name);
-  const version = clientVersion();
   const dns =
     config.dnsControl === 'off'
       ? undefined
@@ -232,14 +232,8 @@ export async function run(config: RunConfig): Promise<number> {
     token: config.token,
     deviceId: id,
     name: config.name,
-    userAgent: {
-      os: 'Linux',
-      osVersion: release().split('-')[0] ?? '0',
-      component: 'headless-client',
-      version,
-      arch: arch() === 'x64' ? 'x86_64' : arch(),
-      kernel: release().split('-')[0] ?? '0',
-    },
+    // The Firezone protocol version, not the package's: see FIREZONE_PROTOCOL_VERSION.
+    userAgent: userAgentPartsFor('headless-client'),
     crypto: defaultBackend(),
     createAgent: iceAgentFactory(),
     tun,
@@ -295,17 +289,6 @@ function readFileOr(path: string): string {
     return readFileSync(path, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function clientVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
   }
 }
 

@@ -3,17 +3,16 @@
  * `GatewayRuntime` (portal session, gateway core, ICE/TURN/WireGuard node) until the gateway is
  * told to stop, and rejects on anything fatal (the portal refused the token, the TUN vanished).
  */
-import { arch, release } from 'node:os';
 import { defaultBackend } from '../src-engine/wireguard/crypto/index.js';
 import { GatewayRuntime as EngineGatewayRuntime } from '../src-engine/gateway/gateway-runtime.js';
 import { iceAgentFactory } from '../src-engine/node/ice-agent-adapter.js';
 import { hostAddresses } from '../src-engine/platform/host-addresses.js';
 import { LinuxInterface } from '../src-engine/platform/linux-interface.js';
+import { userAgentPartsFor } from '../src-engine/portal/host-user-agent.js';
 import { openUdpSockets } from '../src-engine/platform/udp-sockets.js';
 import { LinuxTunDevice } from '../src-engine/tun/linux.js';
 import { TUN_MTU } from '../src-engine/tun/device.js';
 import type { GatewayRuntime } from './gateway.js';
-import { GATEWAY_VERSION } from './version.js';
 
 export const engineRuntime: GatewayRuntime = async ({
   tunName,
@@ -40,14 +39,8 @@ export const engineRuntime: GatewayRuntime = async ({
     token,
     deviceId,
     name,
-    userAgent: {
-      os: 'Linux',
-      osVersion: release().split('-')[0] ?? '0',
-      component: 'gateway',
-      version: GATEWAY_VERSION,
-      arch: arch() === 'x64' ? 'x86_64' : arch(),
-      kernel: release().split('-')[0] ?? '0',
-    },
+    // The Firezone protocol version, not the package's: see FIREZONE_PROTOCOL_VERSION.
+    userAgent: userAgentPartsFor('gateway'),
     crypto: defaultBackend(),
     createAgent: iceAgentFactory(),
     tun,

@@ -163,7 +163,7 @@ export function openSession<R extends PortalRole>(
   url: string,
   role: R,
   token: string,
-  options: { deviceId?: string; publicKey?: string; logs?: string[] } = {},
+  options: { deviceId?: string; publicKey?: string; logs?: string[]; userAgent?: string } = {},
 ): TestSession<R> {
   const memory = memoryLogger('debug');
   const logs = options.logs ?? memory.lines;
@@ -173,7 +173,7 @@ export function openSession<R extends PortalRole>(
     token,
     publicKey: options.publicKey ?? newPublicKey(),
     deviceId: options.deviceId ?? `${role}-${randomBytes(4).toString('hex')}`,
-    userAgent: role === 'client' ? CLIENT_UA : GATEWAY_UA,
+    userAgent: options.userAgent ?? (role === 'client' ? CLIENT_UA : GATEWAY_UA),
     backoff: FAST_BACKOFF,
     logger: options.logs ? memoryLoggerInto(options.logs) : memory.logger,
     heartbeatIntervalMs: 1_000,

@@ -52,6 +52,21 @@ export const RESERVED_IPV6 = 'fd00:2021:1111::/48';
 export const DEFAULT_CLIENT_HANDLER = 'firezone-fd0020211111://';
 export const SIGN_IN_CALLBACK_HOST = 'handle_client_sign_in_callback';
 
+/**
+ * The Firezone client and gateway version whose portal wire format this engine implements, and
+ * the version every component sends in its User-Agent (`gui-client/1.5.0`, `headless-client/…`,
+ * `gateway/…`). Not the app's package version: a Firezone portal derives each component's version
+ * from the User-Agent and gates on it; a `0.x` client is an ancient one to it, which it pairs only
+ * with ancient gateways (no current gateway serves it) and does not show the Internet resource.
+ * What we speak is the 1.5 generation of Firezone's GUI and headless clients (portal API v2 on
+ * `/client/v2` and `/gateway/v2`: `request_authorization` → `create_authorization` →
+ * `authorization_created`, resources with sites, the Internet resource, DNS resources through
+ * proxy addresses and the p2p control protocol). Raise it only together with the wire format it
+ * names; the gateway sends the same version so a portal pairs it with these clients (gateway
+ * minor within client minor −1 … +1, `isGatewayCompatible`).
+ */
+export const FIREZONE_PROTOCOL_VERSION = '1.5.0';
+
 /** Components the portal recognises in a User-Agent (§3.1). */
 export const USER_AGENT_COMPONENTS = [
   'connlib',

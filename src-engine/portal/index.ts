@@ -11,3 +11,4 @@ export * from './messages/index.js';
 export * from './session-core.js';
 export * from './session.js';
 export * from './user-agent.js';
+export * from './host-user-agent.js';
