@@ -3,5 +3,13 @@ import type { FuzzTarget } from '../target.js';
 import { packetTarget } from './packet.js';
 import { wireguardTarget } from './wireguard.js';
 import { stunTarget } from './stun.js';
+import { dnsTarget } from './dns.js';
+import { p2pControlTarget } from './p2p-control.js';
 
-export const TARGETS: readonly FuzzTarget[] = [packetTarget, wireguardTarget, stunTarget];
+export const TARGETS: readonly FuzzTarget[] = [
+  packetTarget,
+  wireguardTarget,
+  stunTarget,
+  dnsTarget,
+  p2pControlTarget,
+];
