@@ -1,10 +1,11 @@
 /** Every fuzz target, in the order `npm run fuzz` runs them. */
 import type { FuzzTarget } from '../target.js';
-import { packetTarget } from './packet.js';
-import { wireguardTarget } from './wireguard.js';
-import { stunTarget } from './stun.js';
 import { dnsTarget } from './dns.js';
 import { p2pControlTarget } from './p2p-control.js';
+import { packetTarget } from './packet.js';
+import { portalTarget } from './portal.js';
+import { stunTarget } from './stun.js';
+import { wireguardTarget } from './wireguard.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   packetTarget,
@@ -12,4 +13,5 @@ export const TARGETS: readonly FuzzTarget[] = [
   stunTarget,
   dnsTarget,
   p2pControlTarget,
+  portalTarget,
 ];
