@@ -271,7 +271,13 @@ export function createMainNotifier(
   return notifier as unknown as MainNotifier;
 }
 
-/** The deep-link scheme registered for the sign-in callback (electron-builder.yml `protocols`). */
-export const DEEP_LINK_SCHEME = 'fz-dev-fzdesktop-client';
+/** The sign-in deep-link scheme of builds that do not choose another (`FZ_DEEP_LINK_SCHEME`). */
+export const DEFAULT_DEEP_LINK_SCHEME = 'fz-dev-fzdesktop-client';
+// Replaced by the build (esbuild `define`, src-main/tools/deep-link-scheme.ts) with the scheme
+// the packages register, e.g. Firezone's `firezone-fd0020211111`; unset in tests and dev runs.
+declare const __FZ_DEEP_LINK_SCHEME__: string | undefined;
+/** The deep-link scheme registered for the sign-in callback (electron-builder `protocols`). */
+export const DEEP_LINK_SCHEME: string =
+  typeof __FZ_DEEP_LINK_SCHEME__ === 'string' ? __FZ_DEEP_LINK_SCHEME__ : DEFAULT_DEEP_LINK_SCHEME;
 /** The host part of the sign-in callback URL (PROTOCOL.md §3.11). */
 export const SIGN_IN_CALLBACK_HOST = 'handle_client_sign_in_callback';

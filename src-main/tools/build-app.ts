@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build as viteBuild } from 'vite';
+import { deepLinkDefine, resolveDeepLinkScheme } from './deep-link-scheme.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -13,11 +14,15 @@ export interface BuildOptions {
   readonly outDir?: string;
   readonly minify?: boolean;
   readonly quiet?: boolean;
+  /** The sign-in deep-link scheme built into main; default: `FZ_DEEP_LINK_SCHEME` or the project's. */
+  readonly deepLinkScheme?: string;
   /** Receives the source files bundled into main (repository-relative), e.g. to check what ships. */
   readonly onMainInputs?: (inputs: readonly string[]) => void;
 }
 
 export async function buildApp(o: BuildOptions = {}): Promise<string> {
+  // First: an invalid FZ_DEEP_LINK_SCHEME must fail before the previous build is removed.
+  const scheme = o.deepLinkScheme ?? resolveDeepLinkScheme();
   const out = o.outDir ?? path.join(REPO, 'dist');
   await rm(path.join(out, 'main'), { recursive: true, force: true });
   await rm(path.join(out, 'preload'), { recursive: true, force: true });
@@ -28,6 +33,7 @@ export async function buildApp(o: BuildOptions = {}): Promise<string> {
     minify: o.minify ?? false,
     logLevel: o.quiet ? ('warning' as const) : ('info' as const),
     absWorkingDir: REPO,
+    define: deepLinkDefine(scheme),
   };
   const [main] = await Promise.all([
     esbuild({
@@ -73,7 +79,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   buildApp({ minify: process.argv.includes('--minify') }).then(
     (out) =>
       console.log(
-        `built ${path.relative(REPO, out) || '.'}/{main,preload,renderer} in ${Date.now() - started} ms`,
+        `built ${path.relative(REPO, out) || '.'}/{main,preload,renderer} in ${Date.now() - started} ms (deep link ${resolveDeepLinkScheme()}://)`,
       ),
     (e: unknown) => {
       console.error(e);

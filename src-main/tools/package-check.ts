@@ -16,6 +16,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildApp, REPO } from './build-app.js';
+import { writeElectronBuilderConfig } from './builder-config.js';
+import { resolveDeepLinkScheme } from './deep-link-scheme.js';
 
 const run = promisify(execFile);
 /** @electron/fuses: the marker before the fuse wire in the Electron binary. */
@@ -56,7 +58,9 @@ export async function packageCheck(): Promise<string[]> {
     if (!ok) problems.push(what);
   };
   let mainInputs: readonly string[] = [];
-  await buildApp({ quiet: true, onMainInputs: (inputs) => (mainInputs = inputs) });
+  // FZ_DEEP_LINK_SCHEME, as `npm run package` uses it: into main and into `protocols` alike.
+  const scheme = resolveDeepLinkScheme();
+  await buildApp({ quiet: true, deepLinkScheme: scheme, onMainInputs: (inputs) => (mainInputs = inputs) });
   // The app runs the client engine only: the portal's server code (signalling core, simulation
   // portal, sign-in, store) must never be bundled into it.
   expect(mainInputs.length > 0, `main bundle inputs recorded (${mainInputs.length})`);
@@ -70,6 +74,7 @@ export async function packageCheck(): Promise<string[]> {
     const stub = path.join(work, 'electron-stub');
     const out = path.join(work, 'out');
     await makeStubElectron(stub);
+    const builderConfig = await writeElectronBuilderConfig(REPO, work, scheme);
     const env = { ...process.env };
     if (!env.ELECTRON_BUILDER_7ZIP_PATH && existsSync('/usr/bin/7za'))
       env.ELECTRON_BUILDER_7ZIP_PATH = '/usr/bin/7za';
@@ -81,7 +86,7 @@ export async function packageCheck(): Promise<string[]> {
         '--linux',
         'dir',
         '--config',
-        'electron-builder.yml',
+        builderConfig,
         `-c.electronDist=${stub}`,
         // Do not rebuild native modules in the shared checkout (N-API addons need no rebuild).
         '-c.npmRebuild=false',
@@ -109,6 +114,7 @@ export async function packageCheck(): Promise<string[]> {
 
     const asar = createRequire(import.meta.url)('@electron/asar') as {
       listPackage(p: string, o: object): string[];
+      extractFile(archive: string, file: string): Buffer;
     };
     const files = asar.listPackage(path.join(resources, 'app.asar'), {}).map((f) => f.replaceAll('\\', '/'));
     for (const f of [
@@ -138,6 +144,9 @@ export async function packageCheck(): Promise<string[]> {
       !files.some((f) => f.startsWith('/src-portal/') || f.startsWith('/src-engine/')),
       'app.asar holds no source folders (src-portal, src-engine)',
     );
+
+    const main = asar.extractFile(path.join(resources, 'app.asar'), 'dist/main/index.js').toString();
+    expect(main.includes(JSON.stringify(scheme)), `main registers the deep-link scheme ${scheme}://`);
 
     const tray = (await readdir(path.join(resources, 'tray'))).filter((f) => f.endsWith('.png'));
     expect(tray.length === 20, `resources/tray has the 20 tray icons (${tray.length})`);
