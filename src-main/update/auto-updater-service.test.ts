@@ -113,7 +113,7 @@ describe('AutoUpdaterService with electron-updater against a local feed', () => 
   });
 
   it.each(['0.0.9', CURRENT])(
-    'offers no update when the feed has %s (current %s) and never allows downgrades',
+    'offers no update when the feed has %s (the app is 0.1.0) and never allows downgrades',
     async (version) => {
       feed.publish({ ...RELEASE, version });
       service.configure({ feedUrl: feed.url, autoDownload: true });
