@@ -38,7 +38,10 @@ export function htmlHeaders(formActionExtra: readonly string[] = []): Record<str
     ].join('; '),
     'X-Content-Type-Options': 'nosniff',
     'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
+    // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` with the form's
+    // POST, which the same-origin check must refuse. The page's URL (nonce, state) still never
+    // leaves the portal's origin.
+    'Referrer-Policy': 'same-origin',
     'Cache-Control': 'no-store',
     'Cross-Origin-Opener-Policy': 'same-origin',
   };
@@ -51,7 +54,7 @@ export function escapeHtml(value: string): string {
 function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><main>${body}</main></body></html>`;
 }
 

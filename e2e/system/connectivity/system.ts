@@ -41,6 +41,8 @@ export interface SystemOptions {
   readonly clientDnsControl?: 'off' | 'resolv-conf';
   /** More client flags (e.g. --internet-resource). */
   readonly clientArgs?: readonly string[];
+  /** The portal's deep-link prefix for the desktop app's sign-in (`<scheme>://`). */
+  readonly clientHandler?: string;
 }
 
 export class System {
@@ -71,7 +73,7 @@ export class System {
     writeFileSync(
       this.configFile,
       `account: { slug: acme, name: Acme }
-users:
+${this.options.clientHandler ? `client_handler: '${this.options.clientHandler}'\n` : ''}users:
   - { email: alice@acme.test, name: Alice, password_hash: "${hash}", groups: [engineering] }
 groups:
   - name: engineering

@@ -8,7 +8,6 @@
 // The token lives in this worker's memory for the session and in no log line: the logger redacts it.
 
 import { readFileSync } from 'node:fs';
-import { arch, release } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { ClientRuntime, type ClientStatus } from '../../../src-engine/client/client-runtime.js';
 import { CaptureSession } from '../../../src-engine/capture/packet-tap.js';
@@ -26,6 +25,7 @@ import { TunProviderError, type TunProvider } from '../../../src-engine/platform
 import { openUdpSockets } from '../../../src-engine/platform/udp-sockets.js';
 import { redactingLogger, type LogFields, type Logger } from '../../../src-engine/portal/log.js';
 import { setPortalSocketMark } from '../../../src-engine/portal/ws-transport.js';
+import { userAgentPartsFor } from '../../../src-engine/portal/host-user-agent.js';
 import { defaultBackend } from '../../../src-engine/wireguard/crypto/index.js';
 import type { LogLevel, Resource } from '../../../src-shared/domain.js';
 import type { EngineError, EngineSettings, EngineStatus } from '../engine-host.js';
@@ -185,14 +185,8 @@ class ClientWorker {
         token: o.token,
         deviceId: o.deviceId,
         name: o.deviceName,
-        userAgent: {
-          os: 'Linux',
-          osVersion: kernelVersion(),
-          component: 'gui-client',
-          version: o.appVersion,
-          arch: arch() === 'x64' ? 'x86_64' : arch(),
-          kernel: kernelVersion(),
-        },
+        // The Firezone protocol version we implement, not the app's own (see host-user-agent.ts).
+        userAgent: userAgentPartsFor('gui-client'),
         crypto: defaultBackend(),
         createAgent: iceAgentFactory(),
         tun,
@@ -415,10 +409,6 @@ function startFailure(error: unknown): EngineError {
     return { code, message: error.message };
   }
   return { code: 'internal', message: `The tunnel could not start: ${(error as Error).message}` };
-}
-
-function kernelVersion(): string {
-  return release().split('-')[0] ?? '0';
 }
 
 function readFileOr(path: string): string {

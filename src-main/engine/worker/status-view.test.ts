@@ -132,7 +132,7 @@ describe('resources', () => {
           txBytes: 10,
           rxBytes: 20,
           lastHandshakeAt: 99,
-          establishedAt: 1000,
+          establishedAt: 99,
         },
       },
     });
@@ -146,7 +146,7 @@ describe('resources', () => {
       established,
       2000,
     );
-    expect(established.get('g1')).toBe(1000);
+    expect(established.get('g1')).toBe(99);
     resourcesOf(status([resource({ id: 'a' })]), established, 3000);
     expect(established.size).toBe(0);
   });

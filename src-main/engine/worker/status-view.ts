@@ -121,7 +121,11 @@ function diagnosticsOf(
   now: number,
 ): ConnectionDiagnostics {
   let establishedAt = established.get(gatewayId);
-  if (establishedAt === undefined) established.set(gatewayId, (establishedAt = now));
+  if (establishedAt === undefined) {
+    // First seen up now; the handshake that made it so may be a moment older (sampling).
+    establishedAt = Math.min(now, connection?.lastHandshakeAt ?? now);
+    established.set(gatewayId, establishedAt);
+  }
   const path = connection?.path;
   const relayed = path?.relayed ?? false;
   return {
