@@ -1,170 +1,325 @@
 /**
- * `npm run demo`: the system as far as it exists, live on this machine, in four parts. 1: our
- * WireGuard (a Node process over UDP) talking to Debian's wireguard-go in another network
- * namespace: the handshake, ICMP echoes through the tunnel in both directions, and both peers'
- * byte counters once a second. 2: our engine as a TUN interface the kernel routes through. 3: the
- * dev portal's signalling with a scripted sign-in. 4: the whole system (portal, coturn, gateway,
- * client behind NAT) reaching a resource, directly and through the relay.
+ * `npm run demo`: the whole system on this machine, in network namespaces — the dev portal,
+ * coturn, two gateways on a site with a resource host and a corporate DNS server, and a client
+ * host running the desktop app (main's logic and the real engine, through the development
+ * bridge) with Chromium as its user's browser — narrated step by step:
  *
- * DEMO_SECONDS (default 20) sets how long the live echo part runs; DEMO_PORTAL_SECONDS (default
- * 120) how long the dev portal of part 3 stays up at the end so its sign-in page can be opened in
- * a browser (on DEMO_PORTAL_PORT, default 8080, loopback only). Ctrl-C stops early. Namespaces
- * and processes are removed either way.
+ *   sign-in through the portal's real page → the resource list arrives → a CIDR resource and a
+ *   DNS resource reached (direct, through both NATs) → both NATs made symmetric: the same
+ *   resource through the TURN relay → the serving gateway killed: the flow moves to the other.
+ *
+ * Then it keeps the system up and serves the app's window on http://127.0.0.1:$DEMO_UI_PORT
+ * (default 8090) for a browser on this machine, until Ctrl-C, which removes everything.
+ *
+ *   --non-interactive  narrate, then exit (0 on success) instead of holding
+ *   --up               no narration: bring the system up (signed in), print one JSON line with
+ *                      the namespaces, addresses, resources and the UI's URL, hold until
+ *                      SIGINT or SIGTERM
  */
-import { runPortalDemo } from '../portal/demo.js';
-import { NetnsHarness } from '../system/netns.js';
-import {
-  buildNamespaces,
-  OUR_TUNNEL_IP,
-  startPeers,
-  stopPeers,
-  WG_TUNNEL_IP,
-  type Topology,
-} from '../wg-peer/topology.js';
-import { startTunTopology } from '../wg-tunnel/topology.js';
-import { runWholeSystemDemo } from './whole-system.js';
+import { createConnection, createServer, type Server } from 'node:net';
+import { parseArgs } from 'node:util';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { AppSnapshot, Resource } from '../../src-shared/domain.js';
+import { AppSystem } from '../app-system/app-system.js';
+import { RESOURCE_IP } from '../system/connectivity/system.js';
+import { ADDRESSES } from '../system/connectivity/topology.js';
+import { removeStale } from '../system/netns.js';
+import { CORP_DNS } from '../system/dns/setup.js';
 
-const seconds = Number(process.env.DEMO_SECONDS ?? 20);
-/** How long the dev portal stays up at the end for a person to try its sign-in page (Ctrl-C ends it). */
-const portalSeconds = Number(process.env.DEMO_PORTAL_SECONDS ?? 120);
-const harness = new NetnsHarness({ base: 'fzdemo' });
-let stopping = false;
-process.once('SIGINT', () => {
-  stopping = true;
+const BASE = 'fzdemo';
+const UI_PORT = Number(process.env.DEMO_UI_PORT ?? 8090);
+
+const { values: flags } = parseArgs({
+  options: { 'non-interactive': { type: 'boolean' }, up: { type: 'boolean' } },
+  strict: true,
 });
+const quiet = flags.up === true;
+const say = (line = ''): void => {
+  if (!quiet) console.log(line);
+};
+const seconds = (since: number): string => `${((Date.now() - since) / 1000).toFixed(1)} s`;
+const indent = (text: string): string =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `    ${line}`)
+    .join('\n');
 
-const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
-
-async function main(): Promise<void> {
-  console.log('Building two network namespaces joined by a veth pair (10.99.0.1 ⇄ 10.99.0.2)…');
-  const { nsWg, nsOurs } = await buildNamespaces(harness);
-  const t: Topology = await startPeers(harness, nsWg, nsOurs, {
-    presharedKey: true,
-    wgKnowsOurEndpoint: true,
+let stopping = false;
+let wake: (() => void) | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    wake?.();
   });
-  console.log(
-    `wireguard-go ${t.wg.ifname} in ${nsWg.name}: tunnel ${WG_TUNNEL_IP}, listening on 10.99.0.1:${t.wg.listenPort}`,
-  );
-  console.log(
-    `our WireGuard (Node) in ${nsOurs.name}: tunnel ${OUR_TUNNEL_IP}, UDP 10.99.0.2:${t.ours.port}, with a preshared key`,
-  );
+}
+class Interrupted extends Error {}
+const check = (): void => {
+  if (stopping) throw new Interrupted('interrupted');
+};
 
-  const { handshakeMs } = await t.ours.initiate();
-  console.log(`handshake with wireguard-go completed in ${handshakeMs.toFixed(1)} ms\n`);
-  console.log(
-    'time  echoes answered  rtt p50   ours tx / rx             wireguard-go rx / tx     last handshake',
-  );
+async function snapshot(page: Page): Promise<AppSnapshot> {
+  const result = await page.evaluate(async () => {
+    const api = (globalThis as unknown as { fz: { app: { getSnapshot(): Promise<unknown> } } }).fz;
+    return api.app.getSnapshot();
+  });
+  const r = result as { ok: boolean; value?: AppSnapshot; error?: { message: string } };
+  if (!r.ok || !r.value) throw new Error(`the app did not answer: ${r.error?.message ?? '?'}`);
+  return r.value;
+}
 
-  let answered = 0;
-  let sent = 0;
-  const start = Date.now();
-  while (!stopping && Date.now() - start < seconds * 1000) {
-    const tick = Date.now();
-    const ping = await t.ours.ping(100, { window: 8, timeoutMs: 900 });
-    sent += ping.sent;
-    answered += ping.replies;
-    const ours = await t.ours.stats();
-    const theirs = await t.wg.peer(t.ourPublicKey);
-    const age =
-      theirs && theirs.latestHandshake > 0
-        ? `${Math.round(Date.now() / 1000 - theirs.latestHandshake)} s ago`
-        : 'never';
-    console.log(
-      `${String(Math.round((Date.now() - start) / 1000)).padStart(3)} s  ${`${answered}/${sent}`.padStart(15)}  ` +
-        `${ping.rttP50Ms.toFixed(2).padStart(5)} ms  ${`${kib(ours.txBytes)} / ${kib(ours.rxBytes)}`.padEnd(23)}  ` +
-        `${`${kib(theirs?.rxBytes ?? 0)} / ${kib(theirs?.txBytes ?? 0)}`.padEnd(23)}  ${age}`,
-    );
-    await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    check();
+    const value = await probe();
+    if (value !== undefined) return value;
+    await delay(200);
   }
+  throw new Error(`timed out waiting for ${what}`);
+}
 
-  console.log(
-    `\nNow the other way: the kernel behind wireguard-go pings our process (ping ${OUR_TUNNEL_IP}):`,
-  );
-  const reverse = await nsWg.exec('ping', ['-c', '5', '-i', '0.2', OUR_TUNNEL_IP], { allowFailure: true });
-  console.log(reverse.stdout.trim().split('\n').slice(-2).join('\n'));
-  const final = await t.ours.stats();
-  console.log(
-    `\nour peer: ${final.handshakesCompleted} handshake(s), ${final.txPackets} packets sent, ${final.rxPackets} received, ` +
-      `${final.echoRequestsAnswered} echo requests answered, ${Object.values(final.dropped).reduce((a, b) => a + b, 0)} dropped`,
-  );
-  await stopPeers(t);
-  if (answered !== sent || answered === 0) throw new Error(`${sent - answered} echoes unanswered`);
+const resource = (s: AppSnapshot, name: string): Resource | undefined =>
+  s.resources.find((r) => r.name === name);
 
-  console.log('\nPart 2: our engine as a real interface. A worker thread runs the batched data path over a');
-  console.log(
-    'TUN device (node-tun) and a batched UDP socket; the kernel routes ordinary traffic through it.',
+function connectedPath(
+  r: Resource | undefined,
+): { path: string; remote: string; relay: string | null; rtt: number | null } | undefined {
+  if (r?.connection.state !== 'connected') return undefined;
+  const d = r.connection.diagnostics;
+  return { path: d.path, remote: d.remoteAddress, relay: d.relayAddress, rtt: d.rttMs };
+}
+
+/** Which gateway host forwards the client's flows to the resource (its masquerade address). */
+async function servingGateway(sys: AppSystem): Promise<number | undefined> {
+  const res = await sys.curl(`http://${RESOURCE_IP}/whoami`, 10);
+  if (!res.ok) return undefined;
+  const address = (JSON.parse(res.body) as { address?: string }).address ?? '';
+  return [1, 2].find((i) => address === ADDRESSES.gateway(i).ipv4);
+}
+
+async function signIn(sys: AppSystem, context: BrowserContext, page: Page): Promise<void> {
+  await page.goto(sys.appUrl);
+  await page.getByRole('button', { name: 'Sign in with your browser' }).waitFor({ timeout: 30_000 });
+  const mark = sys.bridge.output.length;
+  await page.getByRole('button', { name: 'Sign in with your browser' }).click();
+  const url = await sys.waitForExternalUrl(mark);
+  say(
+    `the app opened the portal's sign-in page in the browser:\n    ${url.replace(/(nonce|state)=[0-9a-f]+/g, '$1=…')}`,
   );
-  const tun = await startTunTopology(harness, nsWg, nsOurs);
-  const ping = await nsOurs.exec('ping', ['-c', '5', '-i', '0.2', WG_TUNNEL_IP]);
-  console.log(`$ ping -c 5 ${WG_TUNNEL_IP}   (from our namespace, through interface fz0)`);
-  console.log(ping.stdout.trim().split('\n').slice(-2).join('\n'));
-  const server = nsWg.spawn(
-    process.execPath,
-    [
-      '-e',
-      `require('http').createServer((q,s)=>s.end('hello through the tunnel\\n')).listen(8080,'${WG_TUNNEL_IP}',()=>console.log('up'))`,
-    ],
-    { label: 'http-server' },
-  );
-  await server.waitForOutput(/up/);
-  const curl = await nsOurs.exec('curl', ['-sS', '--max-time', '5', `http://${WG_TUNNEL_IP}:8080/`]);
-  console.log(`$ curl http://${WG_TUNNEL_IP}:8080/\n${curl.stdout.trim()}`);
-  await server.stop();
-  const iperfServer = nsWg.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', WG_TUNNEL_IP], {
-    label: 'iperf3-server',
+  const portalPage = await sys.signInThroughPortal(context, url);
+  await portalPage.close();
+  say("alice@acme.test signed in on that page; the portal redirected the browser to the app's link");
+  say('(handle_client_sign_in_callback, carrying the token), which the OS hands to the app');
+}
+
+async function main(): Promise<number> {
+  await removeStale({ base: BASE });
+  let t0 = Date.now();
+  say('— the network —');
+  const sys = await AppSystem.start({
+    base: BASE,
+    gatewayCount: 2,
+    clientNat: 'cone',
+    siteNat: 'cone',
+    allowedOrigins: [`http://127.0.0.1:${UI_PORT}`],
   });
-  await iperfServer.waitForOutput(/Server listening/);
-  const iperf = await nsOurs.exec('iperf3', ['-c', WG_TUNNEL_IP, '-t', '3', '-J'], { timeoutMs: 30_000 });
-  const report = JSON.parse(iperf.stdout) as { end: { sum_received: { bits_per_second: number } } };
-  console.log(
-    `$ iperf3 -c ${WG_TUNNEL_IP} -t 3\n${(report.end.sum_received.bits_per_second / 1e6).toFixed(0)} Mbit/s (TCP, our tunnel → wireguard-go)`,
-  );
-  const stats = await tun.stats();
-  const peer = stats.peers[0];
-  console.log(
-    `\nour interface ${stats.interfaceName} (crypto: ${stats.cryptoBackend}): ${peer?.handshakesCompleted ?? 0} handshake(s), ` +
-      `tx ${kib(peer?.txBytes ?? 0)}, rx ${kib(peer?.rxBytes ?? 0)}`,
-  );
-  await tun.stop();
-
-  console.log('\nPart 3: the signalling plane. The dev portal (Phoenix channels) with the example config;');
-  console.log(
-    'a client and a gateway session sign in, join, get a flow authorised and relay ICE candidates.',
-  );
-  // Part 4 runs while the portal of part 3 is still up, before it waits for a person at the end.
-  let wholeSystemDone = false;
-  const part4 = async (): Promise<boolean> => {
-    if (stopping) return false;
-    console.log(
-      '\nPart 4: the whole system. The real dev portal, coturn, a headless gateway and the headless',
-    );
-    console.log(
-      'client in namespaces behind NAT routers; the client reaches a CIDR resource through the gateway.',
-    );
-    wholeSystemDone = await runWholeSystemDemo();
-    return wholeSystemDone && !stopping;
-  };
-  const options = { seconds: portalSeconds, beforeHold: part4 };
+  let forward: Server | undefined;
   try {
-    await runPortalDemo({ port: Number(process.env.DEMO_PORTAL_PORT ?? 8080), ...options });
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
-    console.log('(port 8080 is taken; the portal takes a free port instead)');
-    await runPortalDemo({ port: 0, ...options });
-  }
-  if (wholeSystemDone) console.log('demo ok');
-  else {
-    console.log('demo stopped early (Ctrl-C)');
-    process.exitCode = 130;
+    const relay = sys.topo.relay!;
+    say(`${sys.topo.hosts.size} namespaces, built in ${seconds(t0)}:`);
+    say(`  "internet" 10.200.0.0/24: portal ${ADDRESSES.portal.ipv4}, coturn ${relay.address}:${relay.port}`);
+    say(`  client ${ADDRESSES.client.ipv4} behind a cone NAT router (${ADDRESSES.clientRouterWan.ipv4})`);
+    say(
+      `  site behind a cone NAT router (${ADDRESSES.siteRouterWan.ipv4}): gateways ${ADDRESSES.gateway(1).ipv4} and ` +
+        `${ADDRESSES.gateway(2).ipv4}, resource host ${RESOURCE_IP}, corporate DNS ${CORP_DNS}`,
+    );
+    say('  the resource host and the corporate DNS answer only inside the site');
+    say(`dev portal, two headless gateways and the app (main + engine worker) started as processes`);
+    check();
+
+    const browser = await sys.launchBrowser();
+    const context = await browser.newContext({ viewport: { width: 1180, height: 760 } });
+    const page = await context.newPage();
+    say('\n— sign in —');
+    t0 = Date.now();
+    await signIn(sys, context, page);
+    const joined = await waitFor('the app to connect', 60_000, async () => {
+      const s = await snapshot(page);
+      return s.tunnel.state === 'connected' && s.resources.length > 0 ? s : undefined;
+    });
+    say(`signed in and connected in ${seconds(t0)} (the app connects after every sign-in)`);
+    if (joined.tunnel.state === 'connected')
+      say(`tunnel addresses ${joined.tunnel.ipv4 ?? '?'} / ${joined.tunnel.ipv6 ?? '?'}`);
+    say(
+      `resources from the portal (${joined.resources.length}), exactly those Alice's group has a policy for:`,
+    );
+    for (const r of joined.resources)
+      say(`  ${r.name.padEnd(14)} ${r.type.padEnd(5)} ${'address' in r ? r.address : ''}`);
+    check();
+
+    if (flags.up) {
+      forward = await serveUi(sys);
+      console.log(
+        JSON.stringify({
+          namespaces: Object.fromEntries([...sys.topo.hosts.values()].map((h) => [h.name, h.ns.name])),
+          addresses: {
+            portal: ADDRESSES.portal.ipv4,
+            relay: `${relay.address}:${relay.port}`,
+            client: ADDRESSES.client.ipv4,
+            gateways: [ADDRESSES.gateway(1).ipv4, ADDRESSES.gateway(2).ipv4],
+            resourceHost: RESOURCE_IP,
+            corporateDns: CORP_DNS,
+          },
+          resources: joined.resources.map((r) => ({
+            name: r.name,
+            type: r.type,
+            address: 'address' in r ? r.address : null,
+          })),
+          ui: uiUrl(sys),
+          tunnel: joined.tunnel,
+        }),
+      );
+      await hold();
+      return 0;
+    }
+
+    say('\n— a CIDR resource, direct —');
+    t0 = Date.now();
+    const page1 = await sys.curl(`http://${RESOURCE_IP}/`, 20);
+    if (!page1.ok) throw new Error(`curl http://${RESOURCE_IP}/ failed`);
+    say(`$ curl http://${RESOURCE_IP}/\n${indent(page1.body)}`);
+    say(
+      `(${seconds(t0)}: the first packet asked the portal for access, then ICE and the WireGuard handshake)`,
+    );
+    const direct = await waitFor('a direct path', 15_000, async () =>
+      connectedPath(resource(await snapshot(page), 'Resources A')),
+    );
+    say(
+      `→ ${direct.path}: the app sends straight to ${direct.remote}, the site's NAT as the internet sees it — ` +
+        `a hole punched through both NATs; round trip ${direct.rtt ?? '?'} ms`,
+    );
+    check();
+
+    say('\n— a DNS resource, by name —');
+    const dig = await sys.topo.client.exec('dig', ['+short', 'wiki.corp.test'], { timeoutMs: 10_000 });
+    say(`$ dig +short wiki.corp.test\n${indent(dig.stdout)}`);
+    say("→ proxy addresses, answered by the app's engine itself (the client's resolv.conf points at it)");
+    const wiki = await sys.curl('http://wiki.corp.test/', 20);
+    if (!wiki.ok) throw new Error('curl http://wiki.corp.test/ failed');
+    say(`$ curl http://wiki.corp.test/\n${indent(wiki.body)}`);
+    say(`→ the gateway resolved the name with the corporate DNS and forwards to ${RESOURCE_IP}`);
+    check();
+
+    say('\n— relayed: symmetric NAT on both sides —');
+    say('A symmetric NAT gives each destination its own port: hole punching fails, only TURN is left.');
+    t0 = Date.now();
+    await page.evaluate(() =>
+      (
+        globalThis as unknown as { fz: { tunnel: { disconnect(): Promise<unknown> } } }
+      ).fz.tunnel.disconnect(),
+    );
+    await waitFor('the app to disconnect', 20_000, async () =>
+      (await snapshot(page)).tunnel.state === 'disconnected' ? true : undefined,
+    );
+    // Gateways stop before the NAT changes, so their goodbye to the portal still gets through.
+    for (const i of [1, 2]) await sys.system.gateways[i]?.stop();
+    await sys.topo.setNat('client-router', 'symmetric');
+    await sys.topo.setNat('site-router', 'symmetric');
+    for (const i of [1, 2]) await sys.system.startGateway(i);
+    say('app disconnected (still signed in); both routers switched to symmetric NAT; gateways restarted');
+    await page.evaluate(() =>
+      (globalThis as unknown as { fz: { tunnel: { connect(): Promise<unknown> } } }).fz.tunnel.connect(),
+    );
+    await waitFor('the app to connect', 60_000, async () =>
+      (await snapshot(page)).tunnel.state === 'connected' ? true : undefined,
+    );
+    const page2 = await sys.curl(`http://${RESOURCE_IP}/`, 30);
+    if (!page2.ok) throw new Error('curl through the relay failed');
+    const relayed = await waitFor('a relayed path', 20_000, async () =>
+      connectedPath(resource(await snapshot(page), 'Resources A')),
+    );
+    say(`$ curl http://${RESOURCE_IP}/ → ${page2.body.trim()} (${seconds(t0)} with the reconnect)`);
+    say(`→ ${relayed.path} through coturn at ${relayed.relay ?? '?'}; round trip ${relayed.rtt ?? '?'} ms`);
+    check();
+
+    say('\n— failover: the serving gateway dies —');
+    const victim = await servingGateway(sys);
+    if (victim === undefined) throw new Error('cannot tell which gateway serves the flow');
+    say(
+      `$ curl http://${RESOURCE_IP}/whoami → the resource sees gateway ${victim} (${ADDRESSES.gateway(victim).ipv4})`,
+    );
+    const killedAt = Date.now();
+    await sys.topo.killAll(sys.topo.gateway(victim));
+    say(`gateway ${victim} killed (every process in its namespace)`);
+    const survivor = await waitFor('the flow to move to the other gateway', 60_000, async () => {
+      const g = await servingGateway(sys);
+      return g !== undefined && g !== victim ? g : undefined;
+    });
+    say(
+      `→ after ${seconds(killedAt)} the resource answers through gateway ${survivor}: the app noticed the dead ` +
+        'connection, asked the portal again, and the portal chose the gateway still online',
+    );
+    check();
+
+    if (flags['non-interactive']) {
+      say('\ndemo done');
+      return 0;
+    }
+    forward = await serveUi(sys);
+    say('\n— the app in your browser —');
+    say(`open ${uiUrl(sys)}`);
+    say('(the same React app as the desktop window, driving this system; Ctrl-C removes everything)');
+    await hold();
+    return 0;
+  } catch (error) {
+    if (error instanceof Interrupted || stopping) {
+      say('\ninterrupted');
+      return 130;
+    }
+    console.error(`--- logs ---\n${sys.topo.logs(4000)}\n--- app ---\n${sys.bridge.output.slice(-4000)}`);
+    throw error;
+  } finally {
+    forward?.close();
+    const t = Date.now();
+    await sys.destroy();
+    say(`namespaces and processes removed (${seconds(t)})`);
   }
 }
 
-try {
-  await main();
-} catch (err) {
-  console.error(`demo failed: ${(err as Error).message}`);
-  console.error(harness.logs(2000));
-  process.exitCode = 1;
-} finally {
-  await harness.cleanup();
+/** The app's page for a browser on this machine: 127.0.0.1:UI_PORT → the bridge's Unix socket. */
+function serveUi(sys: AppSystem): Promise<Server> {
+  const server = createServer((inbound) => {
+    const outbound = createConnection(sys.socketPath);
+    inbound.pipe(outbound).pipe(inbound);
+    const end = (): void => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('error', end);
+    outbound.on('error', end);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(UI_PORT, '127.0.0.1', () => resolve(server));
+  });
 }
+
+function uiUrl(sys: AppSystem): string {
+  return `http://127.0.0.1:${UI_PORT}/#secret=${sys.secret}`;
+}
+
+function hold(): Promise<void> {
+  if (stopping) return Promise.resolve();
+  return new Promise((resolve) => (wake = resolve));
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exit(1);
+  },
+);
