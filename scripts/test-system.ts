@@ -1,6 +1,6 @@
 /**
  * `npm run test:system [-- <suite|vitest args>]`: the system tests in network namespaces (root).
- * A suite name runs that suite's scenarios alone — `connectivity`, `dns` —
+ * A suite name runs that suite's scenarios alone — `connectivity`, `dns`, `reliability` —
  * and the run ends with the line `scenarios passed=<n> failed=<m>`. Anything else goes to vitest
  * as is (file filters, -t patterns).
  */
@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 const SUITES: Record<string, string[]> = {
   connectivity: ['e2e/system/connectivity/scenarios.test.ts'],
   dns: ['e2e/system/dns/scenarios.test.ts'],
+  reliability: ['e2e/system/reliability/scenarios.test.ts'],
 };
 
 const args = process.argv.slice(2).flatMap((arg) => SUITES[arg] ?? [arg]);

@@ -271,7 +271,11 @@ export class Node implements PeerNode {
       if (setup.role === 'controlling' && existing.nominated) this.initiate(existing, now, true);
       return;
     }
-    if (existing) this.closeConnection(id, now);
+    if (existing) {
+      this.closeConnection(id, now);
+      // The peer starts over with us, perhaps because our relayed candidates stopped working.
+      for (const relay of this.relays.values()) relay.turn.checkAllocation(now);
+    }
     const agent = this.options.createAgent({
       role: setup.role,
       localCredentials: setup.localCredentials,
@@ -365,7 +369,7 @@ export class Node implements PeerNode {
     // for another gateway within seconds, instead of after ICE's 30 s consent timeout.
     const silence = now - connection.lastRx;
     if (silence > PEER_DEAD_AFTER_MS) {
-      this.fail(connection, 'the peer stopped answering');
+      this.fail(connection, 'the peer stopped answering', now);
       return 'unknown_connection';
     }
     // Silent for a while: ask the peer for an answer it must give at once (a handshake
@@ -603,7 +607,7 @@ export class Node implements PeerNode {
           break;
         }
         case 'failed':
-          this.fail(connection, e.reason);
+          this.fail(connection, e.reason, now);
           return;
         case 'disconnected':
         case 'connected':
@@ -618,7 +622,7 @@ export class Node implements PeerNode {
         connection.handshakeDone = true;
         this.maybeEstablished(connection);
       } else if (e.type === 'connection_expired') {
-        this.fail(connection, 'WireGuard handshake did not complete');
+        this.fail(connection, 'WireGuard handshake did not complete', now);
         return;
       }
     }
@@ -630,10 +634,13 @@ export class Node implements PeerNode {
     this.events.push({ type: 'connection_established', connection: connection.id });
   }
 
-  private fail(connection: Connection, reason: string): void {
+  private fail(connection: Connection, reason: string, now: number): void {
     if (!this.connections.has(connection.id)) return;
     this.closeConnection(connection.id, 0);
     this.events.push({ type: 'connection_failed', connection: connection.id, reason });
+    // A relay that restarted forgot our allocations without telling us: check them now, so the
+    // next attempt gets working relayed candidates instead of the dead ones.
+    for (const relay of this.relays.values()) relay.turn.checkAllocation(now);
   }
 
   private initiate(connection: Connection, now: number, force: boolean): void {

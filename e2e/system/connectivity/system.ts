@@ -43,6 +43,8 @@ export interface SystemOptions {
   readonly clientArgs?: readonly string[];
   /** The portal's deep-link prefix for the desktop app's sign-in (`<scheme>://`). */
   readonly clientHandler?: string;
+  /** How long the client's token lives (`mint-token --ttl`, e.g. `20s`); default the portal's. */
+  readonly tokenTtl?: string;
 }
 
 export class System {
@@ -129,6 +131,7 @@ dns:
         join(this.dir, 'portal-data'),
         '--email',
         'alice@acme.test',
+        ...(this.options.tokenTtl ? ['--ttl', this.options.tokenTtl] : []),
       ],
       { cwd: REPO },
     );

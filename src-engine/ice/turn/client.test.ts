@@ -406,6 +406,23 @@ describe('TurnClient: keeping the allocation', () => {
     expect(h.server.allocations.get('192.0.2.20:40000')?.channels.get(MIN_CHANNEL_NUMBER)).toEqual(PEER);
   });
 
+  it('checks the allocation at once when asked, and re-allocates within a second if the relay forgot it', () => {
+    const h = allocated();
+    h.server.allocations.clear(); // relay restarted
+    h.client.checkAllocation(h.now);
+    advance(h, 1_000);
+    expect(h.events.find((e) => e.type === 'allocation_lost')).toMatchObject({
+      reason: { kind: 'allocation_mismatch' },
+    });
+    expect(h.client.state).toBe('allocated');
+    expect(h.server.allocations.size).toBe(1);
+    // On a live allocation the check is one Refresh and nothing else changes.
+    const before = eventTypes(h).length;
+    h.client.checkAllocation(h.now);
+    advance(h, 1_000);
+    expect(eventTypes(h).slice(before)).not.toContain('allocation_lost');
+  });
+
   it('frees the allocation with an authenticated Refresh of lifetime 0 and goes quiet', () => {
     const h = allocated();
     h.server.rotateNonce();

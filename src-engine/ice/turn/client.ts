@@ -729,6 +729,16 @@ export class TurnClient {
     }
   }
 
+  /**
+   * Asks the relay now whether our allocation still exists (a Refresh), instead of at half its
+   * lifetime: a relay that restarted has forgotten it, and its 437 answer makes us allocate again
+   * at once. The node calls this when a connection fails, since a lost allocation is one reason.
+   */
+  checkAllocation(now: number): void {
+    if (this.stateValue !== 'allocated' || this.refreshPending) return;
+    this.refreshAt = Math.min(this.refreshAt, now);
+  }
+
   pollTimeout(): number | undefined {
     let next = this.transactions.pollTimeout();
     const consider = (t: number | undefined): void => {

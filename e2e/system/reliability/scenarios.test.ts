@@ -1,0 +1,148 @@
+/**
+ * Reliability scenarios (`npm run test:system -- reliability`): the real portal, coturn, gateway
+ * and headless client in network namespaces, while parts of the system go away and come back.
+ * Each builds its own topology and fails on any warning or error line of our processes that it
+ * does not expect.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { removeStale } from '../netns.js';
+import { buildTopology, type ConnectivityTopology, type TopologyOptions } from '../connectivity/topology.js';
+import { RESOURCE_B_IP, RESOURCE_IP, System, type SystemOptions } from '../connectivity/system.js';
+
+/** Warnings that are expected in every run. */
+const EXPECTED: readonly RegExp[] = [
+  /unreachable host candidate/,
+  // The test portal speaks plain HTTP inside the namespaces.
+  /portal URL is not encrypted/,
+];
+
+let current: { topo: ConnectivityTopology; system: System } | undefined;
+
+afterEach(async (context) => {
+  const world = current;
+  current = undefined;
+  if (!world) return;
+  if (context.task.result?.state === 'fail') {
+    console.error(`--- logs of the failed scenario "${context.task.name}" ---\n${world.topo.logs(6000)}`);
+  }
+  await world.topo.destroy();
+});
+
+async function world(
+  options: TopologyOptions,
+  systemOptions: SystemOptions = {},
+): Promise<{ topo: ConnectivityTopology; system: System }> {
+  await removeStale();
+  const topo = await buildTopology({ ipv6: false, gateways: 1, ...options });
+  const system = new System(topo, systemOptions);
+  current = { topo, system };
+  await system.start(1);
+  return current;
+}
+
+function expectNoWarnings(system: System, allowed: readonly RegExp[] = []): void {
+  expect(system.warnings([...EXPECTED, ...allowed])).toEqual([]);
+}
+
+/** Pings once a `intervalMs` for `forMs`; returns how many of the pings got a reply. */
+async function pingFor(
+  topo: ConnectivityTopology,
+  ip: string,
+  forMs: number,
+  intervalMs = 1_000,
+): Promise<{ sent: number; answered: number }> {
+  let sent = 0;
+  let answered = 0;
+  const end = Date.now() + forMs;
+  while (Date.now() < end) {
+    const started = Date.now();
+    const p = await topo.ping(ip, { count: 1, waitS: 1 });
+    sent++;
+    if (p.received > 0) answered++;
+    await delay(Math.max(0, intervalMs - (Date.now() - started)));
+  }
+  return { sent, answered };
+}
+
+async function reachable(
+  topo: ConnectivityTopology,
+  ip: string,
+  withinMs: number,
+): Promise<number | undefined> {
+  const start = Date.now();
+  while (Date.now() - start < withinMs) {
+    const p = await topo.ping(ip, { count: 1, waitS: 1 });
+    if (p.received > 0) return Date.now() - start;
+  }
+  return undefined;
+}
+
+describe('reliability scenarios', () => {
+  it('portal down: existing tunnels keep working, a new flow waits; the portal returns, everything works', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    expect(await reachable(topo, RESOURCE_IP, 20_000)).toBeDefined();
+
+    await system.portal.stop();
+    await system.waitForStatus((s) => s.portal.status === 'reconnecting', 15_000, 'the client to notice');
+    // The tunnel to the gateway does not need the portal.
+    const during = await pingFor(topo, RESOURCE_IP, 15_000);
+    expect(during.answered).toBe(during.sent);
+    const page = await topo.curl(`http://${RESOURCE_IP}/`, { timeoutMs: 10_000 });
+    expect(page.status).toBe(200);
+    // A resource never asked for needs the portal's grant: no answer while it is away, and the
+    // status says why (the portal session is reconnecting).
+    expect((await topo.ping(RESOURCE_B_IP, { count: 2, waitS: 1 })).received).toBe(0);
+    const status = await system.status();
+    expect(status.portal.status).toBe('reconnecting');
+    expect(status.resources.find((r) => r.name === 'Resources B')?.flow.state).toBe('connecting');
+
+    await system.startPortal();
+    await system.waitForStatus((s) => s.portal.status === 'joined', 60_000, 'the client to rejoin');
+    expect(
+      await reachable(topo, RESOURCE_B_IP, 20_000),
+      'resource B after the portal returned',
+    ).toBeDefined();
+    expect(await reachable(topo, RESOURCE_IP, 10_000)).toBeDefined();
+    expectNoWarnings(system, [/portal connection lost/, /reconnecting/, /gateway did not acknowledge/]);
+  }, 180_000);
+
+  it('relay restart: a relayed flow comes back through the new relay', async () => {
+    const { topo, system } = await world({ clientNat: 'symmetric', siteNat: 'symmetric' });
+    expect(await reachable(topo, RESOURCE_IP, 20_000)).toBeDefined();
+    await system.waitForStatus(
+      (s) => s.connections.some((c) => c.state === 'connected' && c.path?.relayed === true),
+      15_000,
+      'a relayed connection',
+    );
+    await topo.relay!.restart();
+    // The allocations died with coturn: the client and the gateway allocate again and the
+    // connection moves to the new relayed candidates.
+    const back = await reachable(topo, RESOURCE_IP, 60_000);
+    expect(back, 'the flow never came back after the relay restarted').toBeDefined();
+    const page = await topo.curl(`http://${RESOURCE_IP}/`, { timeoutMs: 15_000 });
+    expect(page.status).toBe(200);
+    expectNoWarnings(system, [
+      /relay/i,
+      /allocation/i,
+      /connection to gateway failed/,
+      /gateway did not acknowledge/,
+      /TURN/,
+    ]);
+  }, 180_000);
+
+  it('token expired: the client is signed out, its tunnel is torn down and it exits', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' }, { tokenTtl: '25s' });
+    expect(await reachable(topo, RESOURCE_IP, 15_000)).toBeDefined();
+    const client = system.client!;
+    const deadline = Date.now() + 60_000;
+    while (client.running && Date.now() < deadline) await delay(250);
+    expect(client.running, 'the client kept running with an expired token').toBe(false);
+    expect(client.output).toMatch(/signed out/);
+    // No TUN, no routes into it: nothing of the tunnel is left on the client.
+    const links = await topo.client.exec('ip', ['-o', 'link', 'show']);
+    expect(links.stdout).not.toMatch(/tun-fzclient/);
+    expect((await topo.ping(RESOURCE_IP, { count: 2, waitS: 1 })).received).toBe(0);
+    expectNoWarnings(system, [/signed out/, /token/]);
+  }, 180_000);
+});
