@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { removeStale } from '../netns.js';
 import { HELLO } from '../connectivity/resource-data.js';
@@ -315,6 +316,16 @@ describe('the Internet resource', () => {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && seen !== siteRouter) seen = await whoami().catch(() => '');
     expect(seen).toBe(siteRouter);
+    // No leak: while it is on, nothing to or from the web server crosses the client's physical
+    // link in the clear (a capture on eth0 during more requests finds none of its packets).
+    const pcap = join(topo.tmpDir, 'client-eth0.pcap');
+    const dump = topo.client.spawn('tcpdump', ['-i', 'eth0', '-n', '-U', '-w', pcap, 'host', PUBLIC_NAME_IP]);
+    await delay(1_000);
+    for (let i = 0; i < 3; i++) expect(await whoami()).toBe(siteRouter);
+    dump.kill('SIGINT');
+    await dump.waitForExit(10_000).catch(() => undefined);
+    const leaked = await topo.client.exec('tcpdump', ['-n', '-r', pcap], { allowFailure: true });
+    expect(leaked.stdout.trim(), 'packets to the web server outside the tunnel').toBe('');
     // The engine's own traffic stays outside the tunnel: the portal session is up, DNS works.
     expect((await system.status()).portal.status).toBe('joined');
     expect((await topo.dig('public.example.test', { server: await sentinel(system) })).answers).toEqual([

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { removeStale } from '../netns.js';
 import { buildTopology, type ConnectivityTopology, type TopologyOptions } from '../connectivity/topology.js';
 import { RESOURCE_B_IP, RESOURCE_IP, System, type SystemOptions } from '../connectivity/system.js';
+import { resourceBytesSha256 } from '../connectivity/resource-data.js';
 
 /** Warnings that are expected in every run. */
 const EXPECTED: readonly RegExp[] = [
@@ -145,4 +146,45 @@ describe('reliability scenarios', () => {
     expect((await topo.ping(RESOURCE_IP, { count: 2, waitS: 1 })).received).toBe(0);
     expectNoWarnings(system, [/signed out/, /token/]);
   }, 180_000);
+
+  it('a 1280-byte MTU on the client link: TCP and large UDP still get through the tunnel', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    expect(await reachable(topo, RESOURCE_IP, 20_000)).toBeDefined();
+    // IPv6's minimum MTU: the tunnel's full-size packets (1280 inside, 1340 outside) no longer
+    // fit in one frame of the client's own link.
+    await topo.mtu('client-lan', 1280);
+    const n = 2 * 1024 * 1024;
+    const download = await topo.curl(`http://${RESOURCE_IP}/bytes?n=${n}`, {
+      sha256: true,
+      timeoutMs: 60_000,
+    });
+    expect(download.bytes).toBe(n);
+    expect(download.sha256).toBe(resourceBytesSha256(n));
+    const echo = await largeUdpEcho(topo, RESOURCE_IP, 1200, 20);
+    expect(echo.received, `${echo.received} of 20 large datagrams came back`).toBeGreaterThanOrEqual(18);
+    expectNoWarnings(system);
+  }, 180_000);
 });
+
+/** Sends `count` UDP datagrams of `size` bytes to the resource's echo port; counts the echoes. */
+async function largeUdpEcho(
+  topo: ConnectivityTopology,
+  ip: string,
+  size: number,
+  count: number,
+): Promise<{ received: number }> {
+  const script = `
+const s = require('node:dgram').createSocket('udp4');
+const seen = new Set();
+s.on('message', (m) => { if (m.length === ${size}) seen.add(m.readUInt32BE(0)); });
+s.bind(0, () => {
+  for (let i = 0; i < ${count}; i++) {
+    const b = Buffer.alloc(${size}, 0x5a);
+    b.writeUInt32BE(i, 0);
+    setTimeout(() => s.send(b, 7, '${ip}'), i * 50);
+  }
+  setTimeout(() => { console.log('RESULT ' + seen.size); s.close(); }, ${count} * 50 + 3000);
+});`;
+  const res = await topo.client.exec(process.execPath, ['-e', script], { timeoutMs: 30_000 });
+  return { received: Number(/RESULT (\d+)/.exec(res.stdout)?.[1] ?? 0) };
+}
