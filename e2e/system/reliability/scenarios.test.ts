@@ -164,6 +164,45 @@ describe('reliability scenarios', () => {
     expect(echo.received, `${echo.received} of 20 large datagrams came back`).toBeGreaterThanOrEqual(18);
     expectNoWarnings(system);
   }, 180_000);
+  it('1,000 resources and 100 concurrent connections on one client', async () => {
+    const many = Array.from({ length: 1000 }, (_, i) => i);
+    const { topo, system } = await world(
+      { clientNat: 'cone', siteNat: 'cone' },
+      {
+        resources: many.map(
+          (i) => `{ name: R${i}, type: cidr, address: 10.230.${i >> 8}.${i & 255}/32, site: HQ }`,
+        ),
+        policies: many.map((i) => `{ group: engineering, resource: R${i} }`),
+      },
+    );
+    const status = await system.waitForStatus(
+      (s) => s.resources.length === 1002 && (s.interface?.routes.length ?? 0) >= 1002,
+      60_000,
+      'the 1,002 resources and their routes',
+    );
+    expect(status.resources.filter((r) => /^R\d+$/.test(r.name))).toHaveLength(1000);
+    // Every route reaches the kernel's table for the tunnel (applied after the status shows them).
+    let routes = 0;
+    const until = Date.now() + 30_000;
+    while (routes < 1000 && Date.now() < until) {
+      const table = await topo.client.exec('ip', ['-4', 'route', 'show', 'table', '539098368'], {
+        allowFailure: true,
+      });
+      routes = table.stdout.split('\n').filter((line) => line.startsWith('10.230.')).length;
+      if (routes < 1000) await delay(250);
+    }
+    expect(routes).toBe(1000);
+    expect(await reachable(topo, RESOURCE_IP, 20_000)).toBeDefined();
+    // 100 TCP connections at once through the one gateway, each with the right bytes.
+    const n = 64 * 1024;
+    const results = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        topo.curl(`http://${RESOURCE_IP}/bytes?n=${n}`, { sha256: true, timeoutMs: 60_000 }),
+      ),
+    );
+    expect(results.filter((r) => r.bytes === n && r.sha256 === resourceBytesSha256(n))).toHaveLength(100);
+    expectNoWarnings(system);
+  }, 240_000);
 });
 
 /** Sends `count` UDP datagrams of `size` bytes to the resource's echo port; counts the echoes. */
