@@ -203,6 +203,31 @@ describe('reliability scenarios', () => {
     expect(results.filter((r) => r.bytes === n && r.sha256 === resourceBytesSha256(n))).toHaveLength(100);
     expectNoWarnings(system);
   }, 240_000);
+  it('portal restart: the client rejoins at once, flows keep working, a new one gets its grant', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    expect(await reachable(topo, RESOURCE_IP, 20_000)).toBeDefined();
+    const pinging = pingFor(topo, RESOURCE_IP, 12_000, 500);
+    await system.portal.stop();
+    await system.startPortal();
+    await system.waitForStatus((s) => s.portal.status === 'joined', 60_000, 'the client to rejoin');
+    // Not one echo lost to the restart: the tunnel never depended on the portal.
+    const during = await pinging;
+    expect(during.answered).toBe(during.sent);
+    expect(await reachable(topo, RESOURCE_B_IP, 20_000), 'a new flow after the restart').toBeDefined();
+    expectNoWarnings(system, [/portal connection lost/, /reconnecting/, /gateway did not acknowledge/]);
+  }, 180_000);
+
+  it('gateway restart: the flow comes back through the new gateway process within seconds', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    expect(await reachable(topo, RESOURCE_IP, 20_000)).toBeDefined();
+    await system.gateways[1]!.stop();
+    await system.startGateway(1);
+    const back = await reachable(topo, RESOURCE_IP, 30_000);
+    expect(back, 'the flow never came back after the gateway restarted').toBeDefined();
+    const page = await topo.curl(`http://${RESOURCE_IP}/`, { timeoutMs: 15_000 });
+    expect(page.status).toBe(200);
+    expectNoWarnings(system, [/connection to gateway failed/, /gateway did not acknowledge/, /Goodbye/i]);
+  }, 180_000);
 });
 
 /** Sends `count` UDP datagrams of `size` bytes to the resource's echo port; counts the echoes. */
