@@ -4,12 +4,21 @@
  * Each builds its own topology and fails on any warning or error line of our processes that it
  * does not expect.
  */
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeStale } from '../netns.js';
-import { buildTopology, type ConnectivityTopology, type TopologyOptions } from '../connectivity/topology.js';
+import {
+  ADDRESSES,
+  buildTopology,
+  type ConnectivityTopology,
+  type TopologyOptions,
+} from '../connectivity/topology.js';
 import { RESOURCE_B_IP, RESOURCE_IP, System, type SystemOptions } from '../connectivity/system.js';
 import { resourceBytesSha256 } from '../connectivity/resource-data.js';
+
+const REPO = new URL('../../../', import.meta.url).pathname;
 
 /** Warnings that are expected in every run. */
 const EXPECTED: readonly RegExp[] = [
@@ -227,6 +236,34 @@ describe('reliability scenarios', () => {
     const page = await topo.curl(`http://${RESOURCE_IP}/`, { timeoutMs: 15_000 });
     expect(page.status).toBe(200);
     expectNoWarnings(system, [/connection to gateway failed/, /gateway did not acknowledge/, /Goodbye/i]);
+  }, 180_000);
+  it('a handshake flood against the gateway: it answers with cookies and a legitimate client still connects', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    const db = new Database(join(system.dir, 'portal-data', 'portal.sqlite3'), { readonly: true });
+    const row = db.prepare(`SELECT public_key FROM devices WHERE kind = 'gateway'`).get() as
+      { public_key: string } | undefined;
+    db.close();
+    expect(row?.public_key).toBeTruthy();
+    // From the site router, next to the gateway on its LAN (the site's NAT would drop a flood
+    // from the Internet before it reached the gateway).
+    const flood = topo.spawnTsx('site-router', join(REPO, 'e2e/system/reliability/handshake-flood.ts'), [
+      ADDRESSES.gateway(1).ipv4,
+      '52625',
+      row!.public_key,
+      '20',
+    ]);
+    await delay(2_000);
+    // The client's first packet needs a handshake with the flooded gateway.
+    const connectedAfter = await reachable(topo, RESOURCE_IP, 15_000);
+    expect(connectedAfter, 'the client never connected during the flood').toBeDefined();
+    const page = await topo.curl(`http://${RESOURCE_IP}/`, { timeoutMs: 10_000 });
+    expect(page.status).toBe(200);
+    await flood.waitForExit(40_000);
+    const [, sent, cookies] = /SENT (\d+) COOKIES (\d+)/.exec(flood.output) ?? [];
+    expect(Number(sent)).toBeGreaterThan(10_000);
+    // Under load the gateway stops doing the expensive work and answers with cookies.
+    expect(Number(cookies)).toBeGreaterThan(0);
+    expectNoWarnings(system);
   }, 180_000);
 });
 
