@@ -9,7 +9,10 @@ import { spawnSync } from 'node:child_process';
 const SUITES: Record<string, string[]> = {
   connectivity: ['e2e/system/connectivity/scenarios.test.ts'],
   dns: ['e2e/system/dns/scenarios.test.ts'],
-  reliability: ['e2e/system/reliability/scenarios.test.ts'],
+  reliability: [
+    'e2e/system/reliability/scenarios.test.ts',
+    'e2e/system/reliability/long-run.scenarios.test.ts',
+  ],
 };
 
 const args = process.argv.slice(2).flatMap((arg) => SUITES[arg] ?? [arg]);
