@@ -72,6 +72,7 @@ interface Timed {
 }
 
 export class SimPortal {
+  private down = false;
   readonly signalling: PortalSignalling;
   readonly grants: GrantStore;
   private clock: number;
@@ -159,6 +160,8 @@ export class SimPortal {
 
   /** Authenticates as the real upgrade does (§3.1, §3.3) and opens a connection. */
   connect(request: SimConnectRequest): SimConnectResult {
+    // A portal that is down answers as a proxy in front of it would: 503, retry later.
+    if (this.down) return refuse(503, 'service_unavailable', 'the portal is down');
     const record = request.token === undefined ? undefined : this.tokens.get(request.token);
     if (request.token === undefined) return refuse(401, 'missing_token', 'no token');
     if (!record || record.revoked || record.info.kind !== request.role)
@@ -214,6 +217,15 @@ export class SimPortal {
     this.queue = []; // everything in flight is connection traffic, lost with the sockets
     for (const connection of [...this.connections.values()])
       this.closeConnection(connection, 1012, 'service restart');
+  }
+
+  /**
+   * Takes the portal down (every connection drops, new ones are refused with 503) or brings it
+   * back, keeping its state as a restart does.
+   */
+  setDown(down: boolean): void {
+    this.down = down;
+    if (down) this.restart();
   }
 
   setCatalog(catalog: Catalog): void {

@@ -93,4 +93,33 @@ describe('long-run scenarios', () => {
     expect(w.client.problems).toEqual([]);
     for (const gateway of w.gateways) expect(gateway.problems).toEqual([]);
   }, 120_000);
+
+  it('the portal down for 5 virtual minutes: the tunnel keeps carrying traffic; after, a new flow works', () => {
+    const w = buildWorld({ seed: 'portal-down-5min', clientNat: 'cone', siteNat: 'cone' });
+    w.run(2_000);
+    let seq = 0;
+    for (let t = 0; t < 20_000 && takeReplies(w).size === 0; t += 500) {
+      w.client.send(ping(w, ++seq));
+      w.run(500);
+    }
+    expect(w.client.state.gatewayList()[0]?.connected).toBe(true);
+    w.portal.setDown(true);
+    let sent = 0;
+    let answered = 0;
+    for (let t = 0; t < 5 * 60_000; t += 10_000) {
+      w.client.send(ping(w, ++seq));
+      sent++;
+      w.run(10_000);
+      if (takeReplies(w).has(seq)) answered++;
+    }
+    // Rekeys happen between the peers alone: nothing of the data path needs the portal.
+    expect(answered, `${sent - answered} of ${sent} echoes lost while the portal was down`).toBe(sent);
+    expect(w.client.link.state.status).not.toBe('joined');
+    w.portal.setDown(false);
+    w.run(60_000);
+    expect(w.client.link.state.status).toBe('joined');
+    w.client.send(ping(w, ++seq));
+    w.run(5_000);
+    expect(takeReplies(w).has(seq)).toBe(true);
+  }, 120_000);
 });
