@@ -265,6 +265,36 @@ describe('reliability scenarios', () => {
     expect(Number(cookies)).toBeGreaterThan(0);
     expectNoWarnings(system);
   }, 180_000);
+  it('site offline: a new flow fails with the reason "offline"; the gateway returns and it works', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    await system.gateways[1]!.stop();
+    // Resource B was never used: its first packet asks the portal, which has no gateway online.
+    expect((await topo.ping(RESOURCE_B_IP, { count: 2, waitS: 1 })).received).toBe(0);
+    const failed = await system.waitForStatus(
+      (s) => s.resources.find((r) => r.name === 'Resources B')?.flow.state === 'failed',
+      15_000,
+      'the flow to fail',
+    );
+    expect(failed.resources.find((r) => r.name === 'Resources B')?.flow).toMatchObject({
+      state: 'failed',
+      failure: { reason: 'offline' },
+    });
+    await system.startGateway(1);
+    expect(await reachable(topo, RESOURCE_B_IP, 30_000), 'resource B once the site is back').toBeDefined();
+    expectNoWarnings(system, [/site offline/]);
+  }, 180_000);
+
+  it('client restart: the same device gets the same tunnel address and reaches its resources again', async () => {
+    const { topo, system } = await world({ clientNat: 'cone', siteNat: 'cone' });
+    expect(await reachable(topo, RESOURCE_IP, 20_000)).toBeDefined();
+    const before = (await system.status()).interface?.ipv4;
+    await system.client!.stop();
+    await system.startClient();
+    const after = await system.waitForStatus((s) => s.interface !== undefined, 30_000, 'the client to join');
+    expect(after.interface?.ipv4).toBe(before);
+    expect(await reachable(topo, RESOURCE_IP, 20_000), 'the resource after the restart').toBeDefined();
+    expectNoWarnings(system, [/Goodbye/i, /gateway did not acknowledge/]);
+  }, 180_000);
 });
 
 /** Sends `count` UDP datagrams of `size` bytes to the resource's echo port; counts the echoes. */
