@@ -343,6 +343,32 @@ describe('the Internet resource', () => {
   }, 150_000);
 });
 
+describe('DNS while the portal is down', () => {
+  let world: World | undefined;
+
+  afterEach(async (context) => {
+    await endWorld(world, context.task);
+    world = undefined;
+  });
+
+  it('a name in use keeps resolving and answering; other names still resolve upstream', async () => {
+    world = await dnsWorld();
+    const { topo, system } = world;
+    expect((await topo.curl('http://wiki.corp.test/', { timeoutMs: 15_000 })).body).toBe(HELLO);
+    await system.portal.stop();
+    await system.waitForStatus((s) => s.portal.status === 'reconnecting', 15_000, 'the client to notice');
+    // The name's proxy addresses and the gateway's NAT for them need no portal.
+    for (let i = 0; i < 3; i++) {
+      expect((await topo.curl('http://wiki.corp.test/', { timeoutMs: 10_000 })).body).toBe(HELLO);
+      await delay(3_000);
+    }
+    expect((await topo.dig('public.example.test', { server: await sentinel(system) })).answers).toEqual([
+      PUBLIC_NAME_IP,
+    ]);
+    expectNoWarnings(system, [/portal connection lost/, /reconnecting/]);
+  }, 120_000);
+});
+
 /** Event kinds of the p2p control packets (IPv6, next header 255, `::` → `::`) in a pcap file. */
 function controlKinds(file: Buffer): number[] {
   const kinds: number[] = [];

@@ -295,6 +295,25 @@ describe('reliability scenarios', () => {
     expect(await reachable(topo, RESOURCE_IP, 20_000), 'the resource after the restart').toBeDefined();
     expectNoWarnings(system, [/Goodbye/i, /gateway did not acknowledge/]);
   }, 180_000);
+  it('20 % loss on a relayed path: a download through coturn completes with the right checksum', async () => {
+    const { topo, system } = await world({ clientNat: 'symmetric', siteNat: 'symmetric' });
+    expect(await reachable(topo, RESOURCE_IP, 20_000)).toBeDefined();
+    await system.waitForStatus(
+      (s) => s.connections.some((c) => c.state === 'connected' && c.path?.relayed === true),
+      15_000,
+      'a relayed connection',
+    );
+    await topo.impair('client-lan', { lossPercent: 20, direction: 'down' });
+    const n = 2 * 1024 * 1024;
+    const download = await topo.curl(`http://${RESOURCE_IP}/bytes?n=${n}`, {
+      sha256: true,
+      timeoutMs: 120_000,
+    });
+    expect(download.bytes).toBe(n);
+    expect(download.sha256).toBe(resourceBytesSha256(n));
+    await topo.clearImpairment('client-lan');
+    expectNoWarnings(system, [/relay/i, /allocation/i, /TURN/, /retransmi/i]);
+  }, 180_000);
 });
 
 /** Sends `count` UDP datagrams of `size` bytes to the resource's echo port; counts the echoes. */
