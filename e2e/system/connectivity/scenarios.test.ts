@@ -7,6 +7,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeStale } from '../netns.js';
+import { saveArtifacts, startLinkCaptures } from '../artifacts.js';
 import { HELLO, resourceBytesSha256 } from './resource-data.js';
 import { ADDRESSES, buildTopology, type ConnectivityTopology, type TopologyOptions } from './topology.js';
 import { FORBIDDEN_IP, RESOURCE_B_IP, RESOURCE_IP, System } from './system.js';
@@ -26,7 +27,10 @@ afterEach(async (context) => {
   current = undefined;
   if (!world) return;
   if (context.task.result?.state === 'fail') {
-    console.error(`--- logs of the failed scenario "${context.task.name}" ---\n${world.topo.logs(6000)}`);
+    const saved = saveArtifacts(world.topo, context.task.name);
+    console.error(
+      `--- logs of the failed scenario "${context.task.name}" (all of them: ${saved}) ---\n${world.topo.logs(6000)}`,
+    );
   }
   await world.topo.destroy();
 });
@@ -37,6 +41,7 @@ async function world(
 ): Promise<{ topo: ConnectivityTopology; system: System }> {
   await removeStale();
   const topo = await buildTopology({ ipv6: false, ...options, gateways: options.gateways ?? gateways });
+  startLinkCaptures(topo);
   const system = new System(topo);
   current = { topo, system };
   await system.start(gateways);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { removeStale } from '../netns.js';
+import { saveArtifacts, startLinkCaptures } from '../artifacts.js';
 import { HELLO } from '../connectivity/resource-data.js';
 import { buildTopology, type ConnectivityTopology } from '../connectivity/topology.js';
 import { RESOURCE_B_IP, RESOURCE_IP, System } from '../connectivity/system.js';
@@ -33,6 +34,7 @@ async function dnsWorld(
   await removeStale();
   const topo = await buildTopology({ ipv6: false, clientNat: 'cone', siteNat: 'cone', gateways: 1 });
   try {
+    startLinkCaptures(topo);
     await prepareDns(topo);
     const system = new System(topo, {
       ...dnsSystemOptions({ internet: options.internet ?? false }),
@@ -53,8 +55,10 @@ async function endWorld(
   task: { readonly name: string; readonly result?: { readonly state?: string } },
 ): Promise<void> {
   if (!world) return;
-  if (task.result?.state === 'fail')
-    console.error(`--- logs of "${task.name}" ---\n${world.topo.logs(6000)}`);
+  if (task.result?.state === 'fail') {
+    const saved = saveArtifacts(world.topo, task.name);
+    console.error(`--- logs of "${task.name}" (all of them: ${saved}) ---\n${world.topo.logs(6000)}`);
+  }
   await world.topo.destroy();
 }
 
@@ -92,8 +96,12 @@ describe('DNS resources: one client and gateway, names asked in turn', () => {
   });
 
   afterEach((context) => {
-    if (context.task.result?.state === 'fail')
-      console.error(`--- logs of "${context.task.name}" ---\n${world.topo.logs(6000)}`);
+    if (context.task.result?.state === 'fail') {
+      const saved = saveArtifacts(world.topo, context.task.name);
+      console.error(
+        `--- logs of "${context.task.name}" (all of them: ${saved}) ---\n${world.topo.logs(6000)}`,
+      );
+    }
   });
 
   it('dig of a DNS resource: 4 proxy IPs from 100.96.0.0/11, AAAA 4 from the v6 range; resolv.conf points at the sentinel', async () => {

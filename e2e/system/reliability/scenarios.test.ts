@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeStale } from '../netns.js';
+import { saveArtifacts, startLinkCaptures } from '../artifacts.js';
 import {
   ADDRESSES,
   buildTopology,
@@ -34,7 +35,10 @@ afterEach(async (context) => {
   current = undefined;
   if (!world) return;
   if (context.task.result?.state === 'fail') {
-    console.error(`--- logs of the failed scenario "${context.task.name}" ---\n${world.topo.logs(6000)}`);
+    const saved = saveArtifacts(world.topo, context.task.name);
+    console.error(
+      `--- logs of the failed scenario "${context.task.name}" (all of them: ${saved}) ---\n${world.topo.logs(6000)}`,
+    );
   }
   await world.topo.destroy();
 });
@@ -45,6 +49,7 @@ async function world(
 ): Promise<{ topo: ConnectivityTopology; system: System }> {
   await removeStale();
   const topo = await buildTopology({ ipv6: false, gateways: 1, ...options });
+  startLinkCaptures(topo);
   const system = new System(topo, systemOptions);
   current = { topo, system };
   await system.start(1);
