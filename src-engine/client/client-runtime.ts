@@ -62,6 +62,7 @@ export interface ClientStatus {
   readonly portal: SessionState;
   readonly signedInAs: { name: string; email: string | null } | undefined;
   readonly deviceId: string;
+  /** The interface as last applied to the TUN (addresses, routes, DNS); undefined before. */
   readonly interface: ClientInterfaceConfig | undefined;
   readonly resources: {
     id: string;
@@ -356,9 +357,13 @@ export class ClientRuntime {
       dnsServers: event.dnsServers,
       searchDomain: event.searchDomain,
     };
-    this.iface = config;
+    // Status shows the interface once it is applied: a caller that waits for it may then use
+    // the routes (before, a first packet would still take the host's default route).
     this.applying = this.applying
       .then(() => this.options.applyInterface(config))
+      .then(() => {
+        this.iface = config;
+      })
       .catch((error: unknown) =>
         this.fatal(new Error(`cannot configure ${this.options.tun.name}: ${(error as Error).message}`)),
       );
