@@ -3,8 +3,13 @@ import { createBatch, type PacketBatch } from './batch.js';
 import { isPlausibleIpPacket, TUN_MTU, type TunDevice, type TunDeviceStats } from './device.js';
 
 export interface LinuxTunOptions {
-  /** Interface name; the kernel picks one (tunN) when absent. */
+  /** Interface name; the kernel picks one (tunN) when absent. Ignored with `fd`. */
   readonly name?: string;
+  /**
+   * Adopt this TUN fd instead of opening a device: the fd the privileged helper passed over its
+   * socket (node-tun `TunDevice.fromFd`). The device owns it from then on.
+   */
+  readonly fd?: number;
   readonly mtu?: number;
   /** Packets per read callback (default 64): a bounded turn, so UDP gets its share. */
   readonly batchSize?: number;
@@ -27,7 +32,8 @@ export class LinuxTunDevice implements TunDevice {
   constructor(options: LinuxTunOptions = {}) {
     this.mtu = options.mtu ?? TUN_MTU;
     this.batchSize = options.batchSize ?? 64;
-    this.native = NativeTun.open({ name: options.name });
+    this.native =
+      options.fd !== undefined ? NativeTun.fromFd(options.fd) : NativeTun.open({ name: options.name });
     this.readBatch = createBatch(this.batchSize, SLOT_SIZE);
   }
 
