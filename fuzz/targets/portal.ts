@@ -70,7 +70,7 @@ function editJson(root: unknown, edit: JsonEdit): unknown {
   const last = path[path.length - 1]!;
   if (edit.op === 'delete') {
     if (Array.isArray(parent)) parent.splice(last as number, 1);
-    else delete parent[last];
+    else Reflect.deleteProperty(parent, last);
   } else parent[last] = edit.value;
   return copy;
 }

@@ -133,6 +133,13 @@ describe('user settings file', () => {
     expect(again.values.logLevel).toBe('debug');
   });
 
+  it('a key sent as undefined changes nothing (found by npm run fuzz -- --target ipc)', async () => {
+    const store = await SettingsStore.load({ userFile, managedFile: '/none', managed: noManaged });
+    const r = await store.update({ updateFeedUrl: undefined, theme: 'dark' });
+    expect(r.ok).toBe(true);
+    expect(store.values).toEqual({ ...DEFAULT_SETTINGS, theme: 'dark' });
+  });
+
   it.each([
     [{ logLevel: 'loud' }, 'invalid-setting', 'logLevel'],
     [{ portalUrl: 'http://x.example' }, 'invalid-setting', 'portalUrl'],

@@ -160,7 +160,11 @@ export class SettingsStore {
         },
       };
     }
-    const entries = Object.entries(parsed.data) as [SettingKey, unknown][];
+    // A key sent as `undefined` (the schema's keys are optional) changes nothing: merged as is it
+    // would replace the value with `undefined` and break every reader of that setting.
+    const entries = (Object.entries(parsed.data) as [SettingKey, unknown][]).filter(
+      ([, v]) => v !== undefined,
+    );
     const lockedKeys = entries.filter(([k]) => this.isLocked(k)).map(([k]) => k);
     if (lockedKeys.length) {
       const labels = lockedKeys.map((k) => SETTING_LABELS[k]);
@@ -174,7 +178,7 @@ export class SettingsStore {
       };
     }
     const before = this.#state.values;
-    this.#user = { ...this.#user, ...parsed.data };
+    this.#user = { ...this.#user, ...Object.fromEntries(entries) };
     return this.#commit(before);
   }
 
