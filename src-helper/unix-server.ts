@@ -14,6 +14,9 @@ import type { BackendFactory, PeerInfo } from './backend.js';
 import type { UidLimiter } from './limits.js';
 import { HelperSession, TunnelLock, type ResponseSink } from './session.js';
 
+/** How long a refused connection stays open so that its refusal arrives. */
+const REFUSAL_LINGER_MS = 1000;
+
 export interface UnixHelperServerOptions {
   readonly socketPath: string;
   /** The group that may connect (owns the directory and the socket); undefined: root only. */
@@ -88,9 +91,15 @@ export class UnixHelperServer {
     if (denied !== undefined || limited !== undefined) {
       const code = denied !== undefined ? 'permission-denied' : 'rate-limited';
       logger.warn('connection refused', { ...who, code, error: denied ?? limited });
-      const refusal = new UnixFrameConnection(socket, { onFrame: dropFrame, onClose: () => undefined });
+      // Kept open (reading and discarding) for a moment: closing a Unix socket with unread
+      // bytes resets it, and the refusal would be lost before the caller could read it.
+      const refusal = new UnixFrameConnection(socket, {
+        onFrame: dropFrame,
+        onBadStream: () => refusal.close(),
+        onClose: () => clearTimeout(timer),
+      });
+      const timer = setTimeout(() => refusal.close(), REFUSAL_LINGER_MS);
       refusal.send({ id: null, ok: false, error: { code, message: denied ?? limited } });
-      refusal.end();
       return;
     }
     logger.info('connection accepted', who);
