@@ -12,6 +12,7 @@
  */
 import { randomInt } from 'node:crypto';
 import fc from 'fast-check';
+import { replayCommand } from './run-support.js';
 import type { FuzzTarget } from './target.js';
 import { TARGETS } from './targets/index.js';
 
@@ -32,7 +33,7 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-export function parseArgs(argv: readonly string[]): Options {
+function parseArgs(argv: readonly string[]): Options {
   const options: Options = { minutes: 1, targets: [], seed: undefined, path: undefined, list: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -74,11 +75,6 @@ export function parseArgs(argv: readonly string[]): Options {
 function select(names: readonly string[]): FuzzTarget[] {
   if (names.length === 0) return [...TARGETS];
   return names.map((name) => TARGETS.find((t) => t.name === name) ?? usage(`no target named ${name}`));
-}
-
-/** The command line that replays a failure. */
-export function replayCommand(target: string, seed: number, path: string): string {
-  return `npm run fuzz -- --target ${target} --seed ${seed} --path ${path}`;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -134,7 +134,7 @@ export const dnsTarget: FuzzTarget = {
     'the TCP deframer never throws on random streams, bounds its buffer, and returns valid framed queries intact however the stream is split',
   ],
   batchRuns: 300,
-  ciRuns: 300,
+  ciRuns: 1500,
   create: () => {
     const resolver = newResolver();
     let now = 0;

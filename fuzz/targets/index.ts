@@ -1,6 +1,7 @@
 /** Every fuzz target, in the order `npm run fuzz` runs them. */
 import type { FuzzTarget } from '../target.js';
 import { dnsTarget } from './dns.js';
+import { exchangeTarget } from './exchange.js';
 import { ipcTarget } from './ipc.js';
 import { p2pControlTarget } from './p2p-control.js';
 import { packetTarget } from './packet.js';
@@ -16,4 +17,5 @@ export const TARGETS: readonly FuzzTarget[] = [
   p2pControlTarget,
   portalTarget,
   ipcTarget,
+  exchangeTarget,
 ];

@@ -166,7 +166,7 @@ export const ipcTarget: FuzzTarget = {
     'no call throws out of dispatch or fails with an internal error',
   ],
   batchRuns: 100,
-  ciRuns: 150,
+  ciRuns: 500,
   create: async () => {
     const app: TestApp = await createTestApp();
     await app.controller.init();

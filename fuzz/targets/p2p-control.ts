@@ -138,7 +138,7 @@ export const p2pControlTarget: FuzzTarget = {
     'AssignedIps, DomainStatus and Goodbye round-trip (canonical addresses, lowercase UUID) and re-encode to the same bytes',
   ],
   batchRuns: 300,
-  ciRuns: 300,
+  ciRuns: 1500,
   create: () => ({
     property: fc.property(caseArb, (c) => {
       if (c.kind === 'random') {

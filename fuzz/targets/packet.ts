@@ -298,7 +298,7 @@ export const packetTarget: FuzzTarget = {
     'built UDP/TCP/ICMP echo packets round-trip through the parser',
   ],
   batchRuns: 500,
-  ciRuns: 400,
+  ciRuns: 2000,
   create: () => ({
     property: fc.property(caseArb, (c) => {
       switch (c.kind) {

@@ -177,7 +177,7 @@ export const portalTarget: FuzzTarget = {
     "the simulation portal's signalling core takes the same texts from a connected client without throwing",
   ],
   batchRuns: 200,
-  ciRuns: 200,
+  ciRuns: 1000,
   create: () => {
     const frames = captureFrames();
     if (frames.length < 4) throw new Error(`captured only ${frames.length} portal frames`);

@@ -176,7 +176,7 @@ export const stunTarget: FuzzTarget = {
     'ChannelData round-trips for channels 0x4000-0x4FFF, refuses the others, and accepts mutated datagrams only within its length and padding rules',
   ],
   batchRuns: 300,
-  ciRuns: 300,
+  ciRuns: 1500,
   create: () => ({
     property: fc.property(caseArb, (c) => {
       if (c.kind === 'bytes') decodeAny(c.bytes);

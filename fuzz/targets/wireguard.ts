@@ -75,7 +75,7 @@ export const wireguardTarget: FuzzTarget = {
     'a handshake whose initiation or response was mutated (outside mac2, which is only checked under load) never yields a session on the receiving side',
   ],
   batchRuns: 300,
-  ciRuns: 200,
+  ciRuns: 1000,
   create: () => {
     const crypto = defaultBackend();
     const pair = makePair(crypto);
