@@ -1,5 +1,6 @@
 /** Every fuzz target, in the order `npm run fuzz` runs them. */
 import type { FuzzTarget } from '../target.js';
+import { dnsNatTarget } from './dns-nat.js';
 import { dnsTarget } from './dns.js';
 import { exchangeTarget } from './exchange.js';
 import { ipcTarget } from './ipc.js';
@@ -17,5 +18,6 @@ export const TARGETS: readonly FuzzTarget[] = [
   p2pControlTarget,
   portalTarget,
   ipcTarget,
+  dnsNatTarget,
   exchangeTarget,
 ];
