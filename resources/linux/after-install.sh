@@ -17,21 +17,38 @@ if [ ! -e "$link" ] || [ -L "$link" ]; then
   ln -sf "$bin" "$link"
 fi
 
-# 2. The engine creates its TUN device and sets addresses and routes itself, which needs
-#    CAP_NET_ADMIN. Grant it to the app binary instead of running the app as root.
-if command -v setcap >/dev/null 2>&1; then
-  setcap cap_net_admin+ep "$bin" || warn "setcap failed; the tunnel will not start without CAP_NET_ADMIN"
-else
-  warn "setcap not found (package libcap2-bin / libcap); the tunnel needs CAP_NET_ADMIN"
+# 2. The app runs without any privilege. The TUN device, its addresses, routes and DNS come from
+#    the fz-tun-helper service (root), which serves members of the group fz-tunnel only.
+#    Earlier versions granted cap_net_admin to the app binary and put the install directory on
+#    the system library path (ld.so.conf.d); remove both when upgrading from one of them.
+if [ -f "/etc/ld.so.conf.d/$exe_name.conf" ] || [ -L "/usr/lib/$exe_name" ]; then
+  rm -f "/etc/ld.so.conf.d/$exe_name.conf"
+  if [ -L "/usr/lib/$exe_name" ] && [ "$(readlink "/usr/lib/$exe_name")" = "$app_dir" ]; then
+    rm -f "/usr/lib/$exe_name"
+  fi
+  if command -v ldconfig >/dev/null 2>&1; then ldconfig || warn "ldconfig failed"; fi
+fi
+# (The upgraded binary is a new file: the old file capability went with the old file.)
+
+group=fz-tunnel
+if ! getent group "$group" >/dev/null 2>&1; then
+  groupadd --system "$group" || warn "could not create the group $group"
 fi
 
-# 2b. File capabilities put the process in secure-execution mode, where the dynamic linker
-#     ignores $ORIGIN run paths; Electron finds libffmpeg.so and friends through one. Make the
-#     install directory a trusted library path instead (through a link without spaces, which
-#     ld.so.conf cannot hold).
-ln -sfn "$app_dir" "/usr/lib/$exe_name"
-echo "/usr/lib/$exe_name" >"/etc/ld.so.conf.d/$exe_name.conf"
-if command -v ldconfig >/dev/null 2>&1; then ldconfig || warn "ldconfig failed"; fi
+unit_src="$app_dir/resources/tun-helper/fz-tun-helper.service"
+unit_dst=/usr/lib/systemd/system/fz-tun-helper.service
+if [ -f "$unit_src" ] && [ -d /usr/lib/systemd/system ]; then
+  # The install directory may contain a space; the unit quotes the path.
+  sed "s|@APP_DIR@|$app_dir|g" "$unit_src" >"$unit_dst"
+  chmod 0644 "$unit_dst"
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl daemon-reload || true
+    systemctl enable fz-tun-helper.service >/dev/null 2>&1 || warn "could not enable fz-tun-helper.service"
+    systemctl restart fz-tun-helper.service || warn "could not start fz-tun-helper.service"
+  fi
+fi
+echo "$exe_name: desktop users need to be in the group $group to connect:"
+echo "  sudo usermod -aG $group <user>    (then sign out and in again)"
 
 # 3. Chromium's sandbox. It uses unprivileged user namespaces when the kernel allows them;
 #    otherwise the chrome-sandbox helper must be setuid root.

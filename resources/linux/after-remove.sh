@@ -18,11 +18,21 @@ if [ -L "$link" ] && [ "$(readlink "$link")" = "$app_dir/$exe_name" ]; then
   rm -f "$link"
 fi
 
-# The trusted library path for the capability-bearing binary (see after-install.sh).
-if [ -L "/usr/lib/$exe_name" ] && [ "$(readlink "/usr/lib/$exe_name")" = "$app_dir" ]; then
-  rm -f "/usr/lib/$exe_name" "/etc/ld.so.conf.d/$exe_name.conf"
-  if command -v ldconfig >/dev/null 2>&1; then ldconfig || true; fi
+# The helper service (after-install.sh installed and enabled it).
+unit=/usr/lib/systemd/system/fz-tun-helper.service
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  systemctl disable --now fz-tun-helper.service >/dev/null 2>&1 || true
 fi
+rm -f "$unit"
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
+rm -rf /var/lib/fz-tun-helper
+# The group fz-tunnel stays: admins put users in it, and a reinstall should find them there.
+
+# Left by versions before the helper: the trusted library path for the capability-bearing binary.
+if [ -L "/usr/lib/$exe_name" ] && [ "$(readlink "/usr/lib/$exe_name")" = "$app_dir" ]; then
+  rm -f "/usr/lib/$exe_name"
+fi
+rm -f "/etc/ld.so.conf.d/$exe_name.conf"
 
 # The AppArmor profile that after-install.sh may have added.
 profile="/etc/apparmor.d/$exe_name"

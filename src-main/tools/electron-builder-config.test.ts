@@ -22,12 +22,37 @@ describe('electron-builder.yml', () => {
     expect(config.mac.target).toContain('dmg');
   });
 
-  it('grants CAP_NET_ADMIN at install time (never root at run time)', () => {
+  it('grants the app no privilege: no setcap, no library path; the helper service instead', () => {
     for (const kind of ['deb', 'rpm']) {
-      const script = path.join(repo, config[kind].afterInstall);
-      expect(readFileSync(script, 'utf8')).toMatch(/setcap cap_net_admin\+ep/);
+      for (const key of ['afterInstall', 'afterRemove']) {
+        const script = readFileSync(path.join(repo, config[kind][key]), 'utf8');
+        expect(script).not.toMatch(/\bsetcap\b/);
+        expect(script).not.toMatch(/>>?\s*"?\/etc\/ld\.so\.conf\.d/);
+      }
+      const install = readFileSync(path.join(repo, config[kind].afterInstall), 'utf8');
+      expect(install).toMatch(/systemctl enable fz-tun-helper\.service/);
+      expect(install).toMatch(/groupadd --system "\$group"/);
+      expect(install).toMatch(/rm -f "\/etc\/ld\.so\.conf\.d\/\$exe_name\.conf"/); // the old entry goes
+      const remove = readFileSync(path.join(repo, config[kind].afterRemove), 'utf8');
+      expect(remove).toMatch(/systemctl disable --now fz-tun-helper\.service/);
     }
-    expect(config.deb.depends).toContain('libcap2-bin');
+    expect(config.deb.depends).not.toContain('libcap2-bin');
+    expect(config.deb.depends).toEqual(expect.arrayContaining(['iproute2', 'nodejs (>= 18)']));
+    expect(config.extraResources).toContainEqual(
+      expect.objectContaining({
+        from: 'resources/linux/fz-tun-helper.service',
+        to: 'tun-helper/fz-tun-helper.service',
+      }),
+    );
+    expect(config.extraResources).toContainEqual(
+      expect.objectContaining({ from: 'dist/tun-helper', to: 'tun-helper' }),
+    );
+    const unit = readFileSync(path.join(repo, 'resources/linux/fz-tun-helper.service'), 'utf8');
+    expect(unit).toMatch(
+      /^ExecStart=\/usr\/bin\/node "@APP_DIR@\/resources\/tun-helper\/fz-tun-helper\.cjs"/m,
+    );
+    // The helper runs under the system Node because this fuse stays off.
+    expect(config.electronFuses.runAsNode).toBe(false);
   });
 
   it('keeps native addons out of the asar and ships the tray icons beside it', () => {

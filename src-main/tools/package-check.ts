@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { buildHelper } from '../../src-helper/build.js';
 import { buildApp, REPO } from './build-app.js';
 import { writeElectronBuilderConfig } from './builder-config.js';
 import { resolveDeepLinkScheme } from './deep-link-scheme.js';
@@ -51,6 +53,43 @@ async function makeStubElectron(dir: string): Promise<void> {
   await writeFile(path.join(dir, 'version'), '41.10.0');
 }
 
+/** `getcap` of a file ('' when it has none, or when getcap is not installed: then the xattr). */
+async function fileCapability(file: string): Promise<string> {
+  const getcap = ['/usr/sbin/getcap', '/sbin/getcap'].find((p) => existsSync(p));
+  if (getcap) return (await run(getcap, [file])).stdout.trim();
+  const attr = await run('/usr/bin/getfattr', ['-n', 'security.capability', file]).catch(() => ({
+    stdout: '',
+  }));
+  return attr.stdout.trim();
+}
+
+/** The deb/rpm scripts grant no capability and touch no library path; they install the helper. */
+async function checkInstallScripts(expect: (ok: boolean, what: string) => void): Promise<void> {
+  const config = parse(await readFile(path.join(REPO, 'electron-builder.yml'), 'utf8')) as Record<
+    string,
+    { afterInstall?: string; afterRemove?: string; depends?: string[] }
+  >;
+  for (const kind of ['deb', 'rpm']) {
+    for (const key of ['afterInstall', 'afterRemove'] as const) {
+      const file = config[kind]?.[key];
+      if (!file) continue;
+      const script = await readFile(path.join(REPO, file), 'utf8');
+      expect(!/\bsetcap\b/.test(script), `${kind} ${key} (${file}) runs no setcap`);
+      expect(
+        !/>>?\s*"?\/etc\/ld\.so\.conf\.d/.test(script),
+        `${kind} ${key} writes nothing to /etc/ld.so.conf.d`,
+      );
+    }
+    const install = await readFile(path.join(REPO, config[kind]!.afterInstall!), 'utf8');
+    expect(
+      /fz-tun-helper\.service/.test(install) && /systemctl enable fz-tun-helper/.test(install),
+      `${kind} after-install enables fz-tun-helper.service`,
+    );
+    expect(/groupadd --system "\$group"/.test(install), `${kind} after-install creates the group fz-tunnel`);
+  }
+  expect(!config.deb?.depends?.includes('libcap2-bin'), 'the deb no longer depends on libcap2-bin');
+}
+
 export async function packageCheck(): Promise<string[]> {
   const problems: string[] = [];
   const expect = (ok: boolean, what: string) => {
@@ -61,6 +100,8 @@ export async function packageCheck(): Promise<string[]> {
   // FZ_DEEP_LINK_SCHEME, as `npm run package` uses it: into main and into `protocols` alike.
   const scheme = resolveDeepLinkScheme();
   await buildApp({ quiet: true, deepLinkScheme: scheme, onMainInputs: (inputs) => (mainInputs = inputs) });
+  await buildHelper();
+  await checkInstallScripts(expect);
   // The app runs the client engine only: the portal's server code (signalling core, simulation
   // portal, sign-in, store) must never be bundled into it.
   expect(mainInputs.length > 0, `main bundle inputs recorded (${mainInputs.length})`);
@@ -151,6 +192,15 @@ export async function packageCheck(): Promise<string[]> {
     const tray = (await readdir(path.join(resources, 'tray'))).filter((f) => f.endsWith('.png'));
     expect(tray.length === 20, `resources/tray has the 20 tray icons (${tray.length})`);
     expect(existsSync(path.join(resources, 'icons', '256x256.png')), 'resources/icons/256x256.png');
+    // The privileged helper ships beside the app, the app binary itself gets no capability.
+    for (const f of ['fz-tun-helper.cjs', 'node_tun.node', 'fz-tun-helper.service'])
+      expect(existsSync(path.join(resources, 'tun-helper', f)), `resources/tun-helper/${f}`);
+    const unit = await readFile(path.join(resources, 'tun-helper', 'fz-tun-helper.service'), 'utf8');
+    expect(
+      /^ExecStart=\/usr\/bin\/node "@APP_DIR@\/resources\/tun-helper\/fz-tun-helper\.cjs"/m.test(unit),
+      'fz-tun-helper.service runs the bundled helper with the system Node',
+    );
+    expect((await fileCapability(exe)) === '', 'no file capability on the Electron binary');
     const update = await readFile(path.join(resources, 'app-update.yml'), 'utf8');
     expect(/provider: generic/.test(update), 'app-update.yml: generic update feed');
     return problems;
