@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build as viteBuild } from 'vite';
+import { buildHelper } from '../../src-helper/build.js';
 import { deepLinkDefine, resolveDeepLinkScheme } from './deep-link-scheme.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -66,6 +67,8 @@ export async function buildApp(o: BuildOptions = {}): Promise<string> {
     }),
   ]);
   o.onMainInputs?.(Object.keys(main.metafile.inputs));
+  // The privileged TUN helper the Linux packages install as a service (dist/tun-helper).
+  await buildHelper();
   await viteBuild({
     configFile: path.join(REPO, 'vite.config.ts'),
     logLevel: o.quiet ? 'warn' : 'info',

@@ -20,7 +20,7 @@ import {
 } from '../../../src-engine/platform/dns-control.js';
 import { ENGINE_FWMARK } from '../../../src-engine/platform/fwmark.js';
 import { hostAddresses } from '../../../src-engine/platform/host-addresses.js';
-import { DirectTunProvider } from '../../../src-engine/platform/direct-tun-provider.js';
+import { createTunProvider } from '../../../src-engine/platform/create-tun-provider.js';
 import { TunProviderError, type TunProvider } from '../../../src-engine/platform/tun-provider.js';
 import { openUdpSockets } from '../../../src-engine/platform/udp-sockets.js';
 import { redactingLogger, type LogFields, type Logger } from '../../../src-engine/portal/log.js';
@@ -168,9 +168,13 @@ class ClientWorker {
         o.dnsControl === 'off'
           ? undefined
           : createDnsControl({ method: o.dnsControl, stateDir: o.stateDir, logger: this.logger });
-      const provider: TunProvider = new DirectTunProvider({
+      // Root (servers, tests) creates the TUN itself; the desktop user gets it from the
+      // privileged helper, which also applies routes and DNS (docs/privilege-model.md).
+      const provider: TunProvider = createTunProvider({
         name: o.tunName,
         ...(this.dns ? { dns: this.dns } : {}),
+        ...(o.helperSocket !== undefined ? { helperSocket: o.helperSocket } : {}),
+        logger: this.logger,
       });
       this.provider = provider;
       const tun = await provider.open();
