@@ -161,6 +161,7 @@ export async function packageCheck(): Promise<string[]> {
     for (const f of [
       '/package.json',
       '/dist/main/index.js',
+      '/dist/main/engine-worker.js',
       '/dist/preload/preload.cjs',
       '/dist/renderer/index.html',
     ]) {
