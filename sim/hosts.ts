@@ -229,7 +229,7 @@ export class SimClient extends SimPeerHost {
     this.state.handleTunnelPacket(connection, packet, now);
   }
 
-  /** As ClientRuntime: a session reset with a new key (PROTOCOL.md §3.3). */
+  /** As ClientRuntime: a session reset with a new key (docs/protocol.md §3.3). */
   protected override onNetworkChange(now: number): void {
     this.node.reset(this.random.fill(new Uint8Array(32)), now);
     this.state.resetConnections();

@@ -1,5 +1,5 @@
 /**
- * Browser sign-in (PROTOCOL.md §3.11). The app opens
+ * Browser sign-in (docs/protocol.md §3.11). The app opens
  * `GET /<account_slug>?as=gui-client&nonce=<hex>&state=<hex>`; the user signs in with email and
  * password; the portal stores a token and answers with a "signed in" page whose meta refresh
  * goes to `/<account_slug>/sign_in/client_redirect`, which redirects (302) to the app's deep link

@@ -1,5 +1,5 @@
 /**
- * Client tokens (PROTOCOL.md §3.11): the app holds `nonce ‖ fragment`, where the nonce is the
+ * Client tokens (docs/protocol.md §3.11): the app holds `nonce ‖ fragment`, where the nonce is the
  * app's own random value from the sign-in URL and the fragment comes back in the deep link.
  * Our fragment is `.<token id>.<secret>`: the id finds the row, the portal stores only
  * SHA-256(nonce ‖ fragment) (a 256-bit secret needs no slow hash), so neither half alone is

@@ -19,7 +19,7 @@ export interface UserError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sign-in (PROTOCOL.md §3.11)
+// Sign-in (docs/protocol.md §3.11)
 
 export interface AccountInfo {
   readonly accountName: string;
@@ -80,7 +80,7 @@ export type TunnelState =
   | { readonly state: 'error'; readonly error: UserError };
 
 // ---------------------------------------------------------------------------------------------
-// Resources (PROTOCOL.md §3.6)
+// Resources (docs/protocol.md §3.6)
 
 export type SiteStatus = 'unknown' | 'online' | 'offline';
 
@@ -90,7 +90,7 @@ export interface Site {
   readonly status: SiteStatus;
 }
 
-/** Why the portal refused or failed a flow (PROTOCOL.md §3.4 `FailReason`). */
+/** Why the portal refused or failed a flow (docs/protocol.md §3.4 `FailReason`). */
 export type FlowFailReason =
   | 'not_found'
   | 'offline'

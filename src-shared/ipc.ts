@@ -60,7 +60,7 @@ export const ipcSchema = {
     quit: send(),
   },
   auth: {
-    /** Opens the portal's sign-in page in the system browser (PROTOCOL.md §3.11). */
+    /** Opens the portal's sign-in page in the system browser (docs/protocol.md §3.11). */
     signIn: invoke<{ accountSlug: string }>(),
     /** Opens the same sign-in page again (the user closed the tab). */
     reopenBrowser: invoke(),
@@ -279,5 +279,5 @@ declare const __FZ_DEEP_LINK_SCHEME__: string | undefined;
 /** The deep-link scheme registered for the sign-in callback (electron-builder `protocols`). */
 export const DEEP_LINK_SCHEME: string =
   typeof __FZ_DEEP_LINK_SCHEME__ === 'string' ? __FZ_DEEP_LINK_SCHEME__ : DEFAULT_DEEP_LINK_SCHEME;
-/** The host part of the sign-in callback URL (PROTOCOL.md §3.11). */
+/** The host part of the sign-in callback URL (docs/protocol.md §3.11). */
 export const SIGN_IN_CALLBACK_HOST = 'handle_client_sign_in_callback';

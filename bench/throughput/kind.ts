@@ -45,10 +45,10 @@ export interface TunnelKind {
   setup(ctx: TunnelContext): Promise<Tunnel>;
 }
 
-/** Inner addresses used by every kind (as in ENVIRONMENT.md §1 for WireGuard). */
+/** Inner addresses used by every kind (as in docs/performance.md §A1 for WireGuard). */
 export const INNER_A = '10.98.0.1';
 export const INNER_B = '10.98.0.2';
 export const INNER_PREFIX = 24;
-/** WireGuard MTU used for wireguard-go and ours (as in ENVIRONMENT.md §1). */
+/** WireGuard MTU used for wireguard-go and ours (as in docs/performance.md §A1). */
 export const WG_MTU = 1420;
 export const WG_PORT = 51820;

@@ -1,5 +1,5 @@
 /**
- * OpenVPN ⇄ OpenVPN, exactly as measured in ENVIRONMENT.md §1: point-to-point TLS mode,
+ * OpenVPN ⇄ OpenVPN, exactly as measured in docs/performance.md §A1: point-to-point TLS mode,
  * AES-256-GCM, tun MTU 1500 with the default mssfix, no DCO (the kernel has no ovpn module).
  * A throwaway EC (P-256) CA and two leaf certificates (EKU serverAuth + clientAuth) are made with
  * openssl in a private temp dir, removed at teardown.

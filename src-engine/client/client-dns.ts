@@ -1,5 +1,5 @@
 /**
- * The client's DNS at the packet level (PROTOCOL.md §2.1–2.3): it owns the sentinel
+ * The client's DNS at the packet level (docs/protocol.md §2.1–2.3): it owns the sentinel
  * addresses the OS uses as its name servers, takes the IP packets the OS sends to them out of the
  * TUN (UDP and TCP port 53), hands the DNS messages to the stub resolver and turns its answers
  * back into IP packets for the TUN. Forwarded queries and resolver events are polled by the

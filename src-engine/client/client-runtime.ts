@@ -170,7 +170,7 @@ export class ClientRuntime {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
-    // Goodbye to every connected gateway first, so they drop our state now (PROTOCOL.md §1.4).
+    // Goodbye to every connected gateway first, so they drop our state now (docs/protocol.md §1.4).
     this.state.shutdown(this.driver.now);
     this.driver.flush();
     this.stopped = true;
@@ -221,7 +221,7 @@ export class ClientRuntime {
       this.options.logger.info('network changed: resetting the session', {
         addresses: addresses.map((a) => a.address),
       });
-      // Firezone's reset (PROTOCOL.md §3.3): new key, connections and allocations from scratch,
+      // Firezone's reset (docs/protocol.md §3.3): new key, connections and allocations from scratch,
       // and the portal told at once. Tunnel addresses stay, so TCP inside the tunnel survives.
       this.node.reset(randomBytes(32), this.driver.now);
       this.state.resetConnections();

@@ -1,5 +1,5 @@
 /**
- * The client's tunnel logic as a sans-IO core (PROTOCOL.md §3.4–3.5, §4.6, §5.7, §5.12–5.13, §6):
+ * The client's tunnel logic as a sans-IO core (docs/protocol.md §3.4–3.5, §4.6, §5.7, §5.12–5.13, §6):
  * portal messages and TUN packets in; portal messages, TUN packets, interface changes and
  * connection set-ups (through the `PeerNode`) out. It owns the resource list, the routing table
  * of CIDR and Internet resources, the per-resource authorization state and the packets that wait
@@ -61,7 +61,7 @@ export type ClientEvent =
       readonly ipv6: string;
       readonly routes: readonly string[];
       readonly upstreamDns: readonly string[];
-      /** The sentinel addresses the OS must use as its name servers (PROTOCOL.md §2.1). */
+      /** The sentinel addresses the OS must use as its name servers (docs/protocol.md §2.1). */
       readonly dnsServers: readonly string[];
       readonly searchDomain: string | null;
     }
@@ -98,7 +98,7 @@ export type ClientDropReason =
   | 'unexpected_control'
   | 'unknown_control_kind'
   | 'control_pending_full'
-  /** A p2p control packet the OS wrote into the TUN (PROTOCOL.md §1.2: logged, never sent). */
+  /** A p2p control packet the OS wrote into the TUN (docs/protocol.md §1.2: logged, never sent). */
   | 'control_from_tun';
 
 interface ResourceEntry {
@@ -322,7 +322,7 @@ export class ClientState {
   }
 
   /**
-   * Shutting down: every connected gateway hears Goodbye (PROTOCOL.md §1.4) so it drops our state
+   * Shutting down: every connected gateway hears Goodbye (docs/protocol.md §1.4) so it drops our state
    * at once instead of waiting for the connection to time out.
    */
   shutdown(now: number): void {
@@ -354,7 +354,7 @@ export class ClientState {
       return;
     }
     if (parsed.version === 6 && isP2pControl(parsed.bytes)) {
-      // Only ever made by a peer; the OS has no business sending one (PROTOCOL.md §1.2).
+      // Only ever made by a peer; the OS has no business sending one (docs/protocol.md §1.2).
       this.drop('control_from_tun');
       return;
     }
@@ -407,7 +407,7 @@ export class ClientState {
       this.drop('unknown_gateway');
       return;
     }
-    // Control packets first, before any check meant for traffic (PROTOCOL.md §1.3); never to the TUN.
+    // Control packets first, before any check meant for traffic (docs/protocol.md §1.3); never to the TUN.
     if (isP2pControl(packet)) {
       this.handleControl(gateway, packet, now);
       return;
@@ -854,7 +854,7 @@ export class ClientState {
   }
 
   // -------------------------------------------------------------------------------------------
-  // DNS resources (PROTOCOL.md §1.5, §2.3, §6.1 step 8).
+  // DNS resources (docs/protocol.md §1.5, §2.3, §6.1 step 8).
 
   /** A packet to a proxy address: the resource its name belongs to, then the NAT state machine. */
   private routeToProxy(parsed: IpPacket, flow: FlowKey, now: number): void {

@@ -1,4 +1,4 @@
-/** The client's protocol constants (PROTOCOL.md §4.6, §5.13, §6.1, §7.1). */
+/** The client's protocol constants (docs/protocol.md §4.6, §5.13, §6.1, §7.1). */
 
 /** `request_authorization` is sent at most this often per resource while packets keep coming. */
 export const AUTHORIZATION_RETRY_MS = 2_000;

@@ -1,6 +1,6 @@
 /**
  * Sends the client's forwarded DNS queries to the upstream resolvers, outside the tunnel, and
- * hands their answers back (PROTOCOL.md §2.3 step 8, "resolved by the IO layer"). UDP queries
+ * hands their answers back (docs/protocol.md §2.3 step 8, "resolved by the IO layer"). UDP queries
  * use one socket per family; TCP queries one connection each (RFC 7766 framing), closed after
  * the answer. The resolver core owns timeouts and matching: this only moves bytes. Sockets get
  * the engine's routing mark (UDP and TCP alike, through platform/fwmark.ts) when one is given, so

@@ -10,7 +10,7 @@ import type { UdpTransport, UdpTransportStats } from './udp.js';
  * socket (Windows) or where it cannot load. Datagrams that arrive within one event-loop turn
  * are handed over as one batch, so the data path above stays the same; each send copies its
  * datagram because dgram may hold the buffer past the call. About 4 µs per datagram each way
- * (ENVIRONMENT.md §4), against well under 1 µs with recvmmsg/sendmmsg and GSO/GRO.
+ * (docs/performance.md §A4), against well under 1 µs with recvmmsg/sendmmsg and GSO/GRO.
  */
 export class DgramUdpTransport implements UdpTransport {
   readonly stats: UdpTransportStats = { receivedDatagrams: 0, sentDatagrams: 0, sendBackpressure: 0 };

@@ -70,7 +70,7 @@ const FLUSH_AFTER_MS = 0.25;
  * path works on packed batches end to end — a TUN batch becomes one sendmmsg, a recvmmsg batch
  * becomes one batched TUN write — with preallocated slabs, no promises and no logging per
  * packet. Each callback handles at most `batchSize` packets, then returns to the event loop, so
- * TUN reads cannot starve UDP receives (ENVIRONMENT.md §2) or the other way round.
+ * TUN reads cannot starve UDP receives (docs/performance.md §A2) or the other way round.
  */
 export class WireGuardDevice {
   readonly stats: DeviceStats = {

@@ -1,4 +1,4 @@
-/** The client's DNS numbers (PROTOCOL.md §0, §2.1, §2.3, §2.5). */
+/** The client's DNS numbers (docs/protocol.md §0, §2.1, §2.3, §2.5). */
 
 /** Proxy addresses handed out for DNS-resource names (`IPV4_RESOURCES`). */
 export const PROXY_IPV4_RANGE = '100.96.0.0/11';

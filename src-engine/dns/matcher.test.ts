@@ -81,7 +81,7 @@ describe('ResourceMatcher', () => {
     expect(ids(m.match('a.b.example.com'))).toEqual(['any', 'deep']);
   });
 
-  it('orders matches by PROTOCOL.md §2.4: longer literal suffix, then exact > ? > * > **', () => {
+  it('orders matches by docs/protocol.md §2.4: longer literal suffix, then exact > ? > * > **', () => {
     const m = new ResourceMatcher([
       res('com', '*.com'),
       res('deep', '**.example.com'),

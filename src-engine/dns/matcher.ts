@@ -5,11 +5,11 @@
  * - `wiki.corp.example`: exactly that name;
  * - `?.corp.example`: exactly one more label (`a.corp.example`, not `corp.example`, not `a.b.corp.example`);
  * - `*.corp.example`: the name itself and any depth below it (`corp.example`, `a.b.corp.example`);
- * - `**.corp.example`: the same set of names as `*.` (PROTOCOL.md §2.4: zero or more whole labels),
+ * - `**.corp.example`: the same set of names as `*.` (docs/protocol.md §2.4: zero or more whole labels),
  *   but less specific than `*.` when both match.
  *
  * This follows the issue (`*.` = any depth including the apex, `?.` = one label), the pre-1.2
- * semantics of PROTOCOL.md §2.4. Wildcards inside a label (`f??.corp.example`, `*ample.com`) or
+ * semantics of docs/protocol.md §2.4. Wildcards inside a label (`f??.corp.example`, `*ample.com`) or
  * anywhere but the first label are not supported: such resources are reported in `rejected`.
  *
  * Precedence is §2.4's right-to-left comparison (`comparePatternSpecificity`). For the forms
@@ -97,7 +97,7 @@ export function patternMatches(pattern: DnsPattern, name: string): boolean {
 const isWildcardChar = (c: string): boolean => c === '*' || c === '?';
 
 /**
- * PROTOCOL.md §2.4 specificity order of two (normalised) patterns: negative when `a` is more
+ * docs/protocol.md §2.4 specificity order of two (normalised) patterns: negative when `a` is more
  * specific. Compared right to left; identical characters are skipped; at the first difference `?`
  * beats `*`, a literal beats a wildcard, between literals the larger character wins (reverse
  * lexical); a pattern that ends where the other continues is the more specific.

@@ -1,5 +1,5 @@
 /**
- * Proxy addresses for DNS-resource names (PROTOCOL.md §2.1, §2.5, §9.8): each name gets 4 IPv4
+ * Proxy addresses for DNS-resource names (docs/protocol.md §2.1, §2.5): each name gets 4 IPv4
  * and 4 IPv6 addresses, handed out in order, the same ones for as long as the process lives,
  * never reused. IPv4 takes host addresses only (the first is `100.96.0.1`); IPv6 takes every
  * address, the network address first (`fd00:2021:1111:8000::`). The sentinel ranges are skipped.
@@ -202,7 +202,7 @@ let processAllocator: ProxyIpAllocator | undefined;
 
 /**
  * The allocator of this process: names keep their addresses across sign-outs and new sessions
- * (PROTOCOL.md §2.5), so every stub resolver of the process should use this one.
+ * (docs/protocol.md §2.5), so every stub resolver of the process should use this one.
  */
 export function processProxyIpAllocator(): ProxyIpAllocator {
   processAllocator ??= new ProxyIpAllocator();

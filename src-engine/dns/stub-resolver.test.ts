@@ -220,7 +220,7 @@ describe('StubResolver: local answers for DNS resources', () => {
       { type: 'resolved', name: 'db.corp.example', resourceId: R1, proxyIps: v4 },
     ]);
     r.handleQuery(query('db.corp.example'), 'udp', 1);
-    expect(events(r)).toHaveLength(2); // every query refreshes the NAT (PROTOCOL.md §1.5 step 4)
+    expect(events(r)).toHaveLength(2); // every query refreshes the NAT (docs/protocol.md §1.5 step 4)
   });
 
   it('answers HTTPS with NOERROR and no records, and NXDOMAIN for the Firefox DoH canary', () => {

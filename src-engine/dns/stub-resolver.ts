@@ -1,5 +1,5 @@
 /**
- * The client's stub resolver for queries sent to a sentinel address (PROTOCOL.md §2.3), sans-IO:
+ * The client's stub resolver for queries sent to a sentinel address (docs/protocol.md §2.3), sans-IO:
  * the driver hands it queries (`handleQuery`), upstream answers (`handleUpstreamResponse`) and
  * timer expiries (`handleTimeout`), each with `now` (monotonic ms), and polls what to send
  * (`pollOutput`), what happened (`pollEvent`) and when to wake it (`pollTimeout`).
@@ -88,7 +88,7 @@ export type StubOutput<C> =
       readonly transport: DnsTransport;
       readonly bytes: Uint8Array;
       /**
-       * Set for SRV/TXT queries of a DNS-resource name: the most specific resource. PROTOCOL.md
+       * Set for SRV/TXT queries of a DNS-resource name: the most specific resource. docs/protocol.md
        * §2.3 sends those through the tunnel to that resource's gateway (port 53535) instead.
        */
       readonly resourceId?: string;

@@ -85,7 +85,7 @@ export function headerOnlyReply(query: Uint8Array, rcode: Rcode): Uint8Array {
 
 /**
  * A reply cut down to its header and question with TC=1 and every count but QDCOUNT zero
- * (PROTOCOL.md §2.3 step 9), so the client asks again over TCP.
+ * (docs/protocol.md §2.3 step 9), so the client asks again over TCP.
  */
 export function truncateReply(reply: Uint8Array): Uint8Array {
   const question = scanQuestion(reply);

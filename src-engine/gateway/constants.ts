@@ -1,10 +1,10 @@
 import { parseCidr } from '../datapath/allowed-ips.js';
 
-/** Routes a gateway sends into its TUN: the tunnel ranges, where clients live (PROTOCOL.md §4.2). */
+/** Routes a gateway sends into its TUN: the tunnel ranges, where clients live (docs/protocol.md §4.2). */
 export const TUNNEL_RANGES_GATEWAY: readonly string[] = ['100.64.0.0/11', 'fd00:2021:1111::/107'];
 
 /**
- * What the Internet resource never reaches on a gateway (PROTOCOL.md §4.4): private, loopback,
+ * What the Internet resource never reaches on a gateway (docs/protocol.md §4.4): private, loopback,
  * link-local, CG-NAT, multicast and reserved IPv4; IPv6 loopback, v4-mapped, ULA, link-local and
  * multicast. Those get ICMP "unreachable".
  */

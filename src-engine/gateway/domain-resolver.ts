@@ -1,5 +1,5 @@
 /**
- * How the gateway resolves the names of DNS resources for its clients (PROTOCOL.md §1.6 step 3):
+ * How the gateway resolves the names of DNS resources for its clients (docs/protocol.md §1.6 step 3):
  * through the system resolver (getaddrinfo: /etc/hosts, then /etc/resolv.conf), A and AAAA
  * separately and at the same time. A family that fails or has no address is an empty list, not
  * an error; only the overall timeout (10 s) is a failure (`null`). Bounded: beyond

@@ -1,5 +1,5 @@
 /**
- * The gateway's tunnel logic as a sans-IO core (PROTOCOL.md §4.2–4.4): portal messages, packets
+ * The gateway's tunnel logic as a sans-IO core (docs/protocol.md §4.2–4.4): portal messages, packets
  * decrypted from clients and packets read from the TUN in; portal messages, packets for the TUN,
  * packets for clients (through the `PeerNode`) out. It forwards only what an authorization allows:
  * the (client, resource) pair is authorized and unexpired, the destination lies inside the
@@ -48,7 +48,7 @@ export type GatewayEvent =
       readonly routes: readonly string[];
     }
   | { readonly type: 'client_connected'; readonly clientId: string }
-  /** A DNS-resource name was (re)mapped for a client (PROTOCOL.md §1.6). */
+  /** A DNS-resource name was (re)mapped for a client (docs/protocol.md §1.6). */
   | {
       readonly type: 'domain_status';
       readonly clientId: string;
@@ -81,7 +81,7 @@ export type GatewayDropReason =
   | 'no_dns_target'
   | 'nat_failed'
   | 'expired_nat_session'
-  /** A p2p control packet the kernel routed into the TUN (PROTOCOL.md §1.2). */
+  /** A p2p control packet the kernel routed into the TUN (docs/protocol.md §1.2). */
   | 'control_from_tun';
 
 /** What the driver must resolve for a client's `AssignedIps` (A and AAAA, 10 s overall). */
@@ -279,7 +279,7 @@ export class GatewayState {
       this.drop('unknown_client');
       return;
     }
-    // Control packets first, before the checks meant for traffic (PROTOCOL.md §1.3); never to the TUN.
+    // Control packets first, before the checks meant for traffic (docs/protocol.md §1.3); never to the TUN.
     if (isP2pControl(packet)) {
       this.handleControl(client, packet, now);
       return;
@@ -631,7 +631,7 @@ export class GatewayState {
   }
 
   // -------------------------------------------------------------------------------------------
-  // The p2p control protocol and the DNS-resource NAT (PROTOCOL.md §1.3, §1.6).
+  // The p2p control protocol and the DNS-resource NAT (docs/protocol.md §1.3, §1.6).
 
   private handleControl(client: ClientPeer, packet: Uint8Array, now: number): void {
     const event = decodeP2pControl(packet);

@@ -170,7 +170,7 @@ export const RC = 7;
 export const RM = 16;
 
 /**
- * The profile the TURN client uses instead, as Firezone's relay client does (PROTOCOL.md §5.3):
+ * The profile the TURN client uses instead, as Firezone's relay client does (docs/protocol.md §5.3):
  * first retransmission after 1 s, doubling, and the transaction fails 8 s after it started
  * (transmissions at 0, 1, 3 and 7 s, then one more second to wait). The RFC profile would take
  * 39.5 s to declare a relay dead; a client that picks among relays wants to know in seconds.
@@ -182,9 +182,9 @@ export const TURN_RM = 1;
 // ---------------------------------------------------------------------------------------------
 // TURN (RFC 8656)
 
-/** RFC 8656 §4: the default port of TURN over UDP; Firezone relays listen on it (PROTOCOL.md §1). */
+/** RFC 8656 §4: the default port of TURN over UDP; Firezone relays listen on it (docs/protocol.md §1). */
 export const TURN_DEFAULT_PORT = 3478;
-/** Firezone's relays and our portal use this realm (PROTOCOL.md §1). */
+/** Firezone's relays and our portal use this realm (docs/protocol.md §1). */
 export const FIREZONE_REALM = 'firezone';
 /** RFC 8656 §3.5 / §7.2: the default allocation lifetime, in seconds. */
 export const DEFAULT_ALLOCATION_LIFETIME_S = 600;
@@ -194,7 +194,7 @@ export const PERMISSION_LIFETIME_MS = 300_000;
 export const PERMISSION_REFRESH_MS = 240_000;
 /** RFC 8656 §12: a channel binding lasts 10 minutes unless refreshed. */
 export const CHANNEL_LIFETIME_MS = 600_000;
-/** Refresh a channel at half its lifetime, as Firezone does (PROTOCOL.md §5.6). */
+/** Refresh a channel at half its lifetime, as Firezone does (docs/protocol.md §5.6). */
 export const CHANNEL_REFRESH_MS = 300_000;
 /**
  * RFC 8656 §12: after a binding expires, its number and peer address stay reserved for 5 more
@@ -206,7 +206,7 @@ export const MIN_CHANNEL_NUMBER = 0x4000;
 export const MAX_CHANNEL_NUMBER = 0x4fff;
 /** RFC 8656 §12.4: ChannelData header: channel number (2 bytes) and length (2 bytes). */
 export const CHANNEL_DATA_HEADER_LENGTH = 4;
-/** Firezone's keepalive: a Binding to the relay every 25 s (PROTOCOL.md §5.3). */
+/** Firezone's keepalive: a Binding to the relay every 25 s (docs/protocol.md §5.3). */
 export const BINDING_KEEPALIVE_INTERVAL_MS = 25_000;
 /** How many 438 answers in a row a request may get before we stop retrying it. */
 export const MAX_STALE_NONCE_RETRIES = 3;
@@ -224,7 +224,7 @@ export const ALLOCATION_MISMATCH_RETRY_MS = 1_000;
 export const SOFTWARE = 'fz-desktop';
 
 // ---------------------------------------------------------------------------------------------
-// Demultiplexing on the one UDP socket (RFC 7983 §7, PROTOCOL.md §5.8)
+// Demultiplexing on the one UDP socket (RFC 7983 §7, docs/protocol.md §5.8)
 
 /** RFC 7983 §7: first byte 0–3 is STUN. */
 export const DEMUX_STUN_MAX = 3;

@@ -1,4 +1,4 @@
-/** Constants of the connection layer (PROTOCOL.md §5.1, §5.3, §5.5, §7.1). */
+/** Constants of the connection layer (docs/protocol.md §5.1, §5.3, §5.5, §7.1). */
 
 /** TUN MTU, and the largest IP packet a connection carries. */
 export const NODE_MTU = 1280;
@@ -15,7 +15,7 @@ export const MAX_QUEUED_BEFORE_PATH = 128;
 export const RELAY_RTT_TOLERANCE = 1.5;
 /**
  * A peer that sent nothing (no WireGuard datagram, no answer to a consent check, which runs every
- * 5 s ± 20 %, nor to the handshake probes below) for this long while we send it data is taken for gone (PROTOCOL.md §5.6 fails a
+ * 5 s ± 20 %, nor to the handshake probes below) for this long while we send it data is taken for gone (docs/protocol.md §5.6 fails a
  * connection 2 s after ICE reports it disconnected; consent alone would take 30 s).
  */
 export const PEER_DEAD_AFTER_MS = 6_000;

@@ -1,6 +1,6 @@
 /**
  * The connection layer (Firezone's "snownet" node), sans-IO: one UDP socket per family carries
- * STUN to the relays, TURN ChannelData, ICE checks and WireGuard for every peer (PROTOCOL.md
+ * STUN to the relays, TURN ChannelData, ICE checks and WireGuard for every peer (docs/protocol.md
  * §5.8). Per peer it runs an ICE agent and a WireGuard `Tunn`; shared by all peers it runs one TURN
  * allocation per relay, which yields the server-reflexive candidate (from the relay's Binding
  * answer) and relay candidates (§5.3). It implements `PeerNode` for the client and gateway cores.
@@ -161,7 +161,7 @@ export class Node implements PeerNode {
   }
 
   /**
-   * A session reset after a network change (PROTOCOL.md §3.3, §5.11): a new static key, every
+   * A session reset after a network change (docs/protocol.md §3.3, §5.11): a new static key, every
    * connection closed (no events: the caller forgets its peers), every relay allocated afresh from
    * the new address, and the server-reflexive candidates forgotten. The portal, told the new key,
    * derives new per-pair secrets, so gateways set up fresh connections instead of reusing stale

@@ -1,6 +1,6 @@
 /**
  * The portal's relay entries (`init.relays`, `relays_presence.connected`) as the node's relay
- * configurations: a dual-stack relay arrives as two entries with the same id (PROTOCOL.md §3.8)
+ * configurations: a dual-stack relay arrives as two entries with the same id (docs/protocol.md §3.8)
  * and becomes one relay with two server addresses; STUN-only entries are ignored.
  */
 import { canonicalTransportAddress, type TransportAddress } from '../ice/transport-address.js';

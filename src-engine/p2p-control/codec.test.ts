@@ -58,7 +58,7 @@ function expectError(value: unknown, code: string): void {
 }
 
 describe('p2p control codec: literal bytes', () => {
-  it('builds and reads the 48-byte Goodbye of PROTOCOL.md §1.2', () => {
+  it('builds and reads the 48-byte Goodbye of docs/protocol.md §1.2', () => {
     const expected =
       '60000000' + '0008' + 'ff' + '00' + '00'.repeat(16) + '00'.repeat(16) + '0200000000000000';
     const packet = buildGoodbye();

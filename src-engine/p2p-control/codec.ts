@@ -1,5 +1,5 @@
 /**
- * Codec of the FZ peer-to-peer control protocol (PROTOCOL.md §1.2–1.3): events carried inside the
+ * Codec of the FZ peer-to-peer control protocol (docs/protocol.md §1.2–1.3): events carried inside the
  * WireGuard tunnel as IPv6 packets from `::` to `::` with Next Header 255 and hop limit 0, then an
  * 8-byte header whose first byte is the event kind, then UTF-8 JSON.
  *
@@ -127,7 +127,7 @@ const ipSchema = z.string().transform((text, ctx) => {
 const assignedIpsSchema = z.object({
   resource: uuidSchema,
   domain: domainSchema,
-  // The receiver does not re-check the count (PROTOCOL.md §1.3); the packet size bounds it.
+  // The receiver does not re-check the count (docs/protocol.md §1.3); the packet size bounds it.
   proxy_ips: z.array(ipSchema),
 });
 

@@ -1,4 +1,4 @@
-/** Numbers of the p2p control protocol and of the client's DNS-resource NAT (PROTOCOL.md §1, §7.1). */
+/** Numbers of the p2p control protocol and of the client's DNS-resource NAT (docs/protocol.md §1, §7.1). */
 import { IPV6_HEADER_LENGTH, MAX_IP_SIZE } from '../packet/index.js';
 
 /** IPv6 Next Header of a control packet: 255, reserved by IANA, so no real traffic uses it. */

@@ -1,6 +1,6 @@
 /**
  * The client's DNS-resource NAT state machine against a minimal reference gateway over a network
- * that delivers, drops, duplicates and reorders control packets (PROTOCOL.md §1.5–1.6). Whatever
+ * that delivers, drops, duplicates and reorders control packets (docs/protocol.md §1.5–1.6). Whatever
  * happened, after a final quiet period (connections up, everything delivered, the 2 s re-sends
  * triggered by updates) the gateway's NAT table equals the client's confirmed assignments, every
  * entry is confirmed exactly when the gateway authorizes it, and every application packet was

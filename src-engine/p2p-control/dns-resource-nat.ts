@@ -1,5 +1,5 @@
 /**
- * The client's DNS-resource NAT state machine (PROTOCOL.md §1.5), sans-IO: it tells gateways which
+ * The client's DNS-resource NAT state machine (docs/protocol.md §1.5), sans-IO: it tells gateways which
  * proxy IPs stand for which domain of which resource (`AssignedIps`), holds the packets to those
  * proxy IPs until the gateway confirms (`DomainStatus`), and re-sends when asked to by the only
  * two triggers Firezone has: an `update` (a DNS answer, a new authorization) or an outgoing packet

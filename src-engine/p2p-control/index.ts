@@ -1,5 +1,5 @@
 /**
- * The FZ peer-to-peer control protocol (PROTOCOL.md §1): the packet codec, the client's
+ * The FZ peer-to-peer control protocol (docs/protocol.md §1): the packet codec, the client's
  * DNS-resource NAT state machine and the per-peer buffer of control packets waiting for a
  * connection.
  */

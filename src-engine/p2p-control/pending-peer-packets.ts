@@ -1,6 +1,6 @@
 /**
  * Control packets (`AssignedIps`) waiting for a peer's connection to be established: up to
- * `capacity` per peer (PROTOCOL.md §1.5, §7.1: 128), duplicates stored once, the rest dropped and
+ * `capacity` per peer (docs/protocol.md §1.5, §7.1: 128), duplicates stored once, the rest dropped and
  * counted. The driver pushes when `encapsulate` says 'connecting' and takes the peer's packets
  * when the node reports the connection established; a failed or closed connection clears them.
  */

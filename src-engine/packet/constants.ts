@@ -3,7 +3,7 @@
  * RFC 768 UDP, RFC 9293 TCP, RFC 792 ICMP, RFC 4443 ICMPv6), so the code reads next to them.
  */
 
-/** Largest IP packet on our TUN (the device MTU, PROTOCOL.md §7.1); the parser's default limit. */
+/** Largest IP packet on our TUN (the device MTU, docs/protocol.md §7.1); the parser's default limit. */
 export const MAX_IP_SIZE = 1280;
 /** IPv4 Total Length and IPv6 Payload Length are 16-bit fields. */
 export const MAX_LENGTH_FIELD = 0xffff;

@@ -1,7 +1,7 @@
 /**
  * ICMP and ICMPv6 error messages that answer a packet we will not deliver: Destination
  * Unreachable "administratively prohibited" (filters, no authorization) and "network / address
- * unreachable" (no route), PROTOCOL.md §7.2. The error comes from the original destination and
+ * unreachable" (no route), docs/protocol.md §7.2. The error comes from the original destination and
  * goes back to the original source, quoting as much of the original as the RFCs allow.
  */
 import { writeU16 } from './bytes.js';

@@ -168,7 +168,7 @@ describe('parseIpPacket on packets the kernel wrote', () => {
     expect(p.bytes).toEqual(CAPTURED.tcp4);
   });
 
-  it('parses the p2p control "Goodbye" packet of PROTOCOL.md §1.2 as protocol 255 without transport', () => {
+  it('parses the p2p control "Goodbye" packet of docs/protocol.md §1.2 as protocol 255 without transport', () => {
     const goodbye = hex('6000000000 08 ff 00' + '00'.repeat(32) + '0200000000000000');
     const p = parsed(goodbye);
     expect([p.version, p.protocol, p.payloadLength, p.transport]).toEqual([6, 255, 8, null]);

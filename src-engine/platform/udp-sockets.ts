@@ -1,5 +1,5 @@
 /**
- * The engine's UDP sockets: one per address family (PROTOCOL.md §5.8), batched over node-tun's
+ * The engine's UDP sockets: one per address family (docs/protocol.md §5.8), batched over node-tun's
  * recvmmsg/sendmmsg where it loads, else over node:dgram. The IPv4 socket takes the preferred
  * port 52625 when it is free (Firezone's "FIRE"), else a random one; the IPv6 socket has its own
  * port, because without IPV6_V6ONLY a wildcard IPv6 bind would collide with the IPv4 one.

@@ -1,5 +1,5 @@
 /**
- * Reconnect policy of the portal session (PROTOCOL.md §3.3). Pure: the caller passes the time
+ * Reconnect policy of the portal session (docs/protocol.md §3.3). Pure: the caller passes the time
  * and the random source, so tests can replay it exactly.
  *
  * Two phases, as connlib's phoenix-channel:

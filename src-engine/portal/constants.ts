@@ -1,9 +1,9 @@
 /**
- * Constants of the portal API v2 (PROTOCOL.md §0, §3). Names follow Firezone's connlib where it
+ * Constants of the portal API v2 (docs/protocol.md §0, §3). Names follow Firezone's connlib where it
  * has one, so a reader can hold this file next to `phoenix-channel/src/lib.rs`.
  */
 
-/** Phoenix heartbeat period (PROTOCOL.md §0). */
+/** Phoenix heartbeat period (docs/protocol.md §0). */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** More than this many unanswered heartbeats and the connection is presumed dead (§3.3). */
 export const MAX_OUTSTANDING_HEARTBEATS = 3;

@@ -9,7 +9,7 @@ import {
 } from './credentials.js';
 
 // Expected values computed independently (Python hashlib/base64, openssl dgst).
-describe('per-pair credentials (PROTOCOL.md §3.10 step 4)', () => {
+describe('per-pair credentials (docs/protocol.md §3.10 step 4)', () => {
   it('base32-encodes as RFC 4648, lower case, without padding', () => {
     expect(base32LowerNoPad(Buffer.from('foobar'))).toBe('mzxw6ytboi');
     expect(base32LowerNoPad(Buffer.from(''))).toBe('');

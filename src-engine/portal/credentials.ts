@@ -1,5 +1,5 @@
 /**
- * Per-pair secrets the portal hands to a client and a gateway (PROTOCOL.md §3.10 step 4, §5.2,
+ * Per-pair secrets the portal hands to a client and a gateway (docs/protocol.md §3.10 step 4, §5.2,
  * §9.13), and the TURN REST credentials of relays.
  *
  * The PSK and the ICE credentials are deterministic in (client id, client public key,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame, replyFrame } from './frame.js';
 
-describe('V1 frames (PROTOCOL.md §3.2)', () => {
+describe('V1 frames (docs/protocol.md §3.2)', () => {
   it('encodes objects with numeric refs in the documented key order', () => {
     expect(encodeFrame({ topic: 'client', event: 'phx_join', payload: null, ref: 0 })).toBe(
       '{"topic":"client","event":"phx_join","payload":null,"ref":0}',

@@ -1,5 +1,5 @@
 /**
- * Phoenix V1 JSON object frames (PROTOCOL.md §3.2): every WebSocket text message is one JSON
+ * Phoenix V1 JSON object frames (docs/protocol.md §3.2): every WebSocket text message is one JSON
  * object `{"topic", "event", "payload", "ref"}`. Refs are JSON numbers on our side; a server may
  * also send strings, and may add `join_ref`, which we ignore.
  *
@@ -128,7 +128,7 @@ function salvageAddress(value: unknown): { topic?: string; ref?: number | string
   return out;
 }
 
-/** Encodes a frame with the key order of PROTOCOL.md §3.2. */
+/** Encodes a frame with the key order of docs/protocol.md §3.2. */
 export function encodeFrame(frame: Frame): string {
   return JSON.stringify({ topic: frame.topic, event: frame.event, payload: frame.payload, ref: frame.ref });
 }

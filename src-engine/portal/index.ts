@@ -1,5 +1,5 @@
 /**
- * The engine's portal session (PROTOCOL.md §3–§4): the phoenix-channel session with its
+ * The engine's portal session (docs/protocol.md §3–§4): the phoenix-channel session with its
  * sans-IO core, and the message schemas shared with the dev portal.
  */
 export * from './backoff.js';

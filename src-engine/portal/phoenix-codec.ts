@@ -1,6 +1,6 @@
 /**
  * The `encode`/`decode` pair the `phoenix` client is given so that it speaks V1 JSON object
- * frames exactly as PROTOCOL.md §3.2 describes: numeric refs counted per connection from 0 (the
+ * frames exactly as docs/protocol.md §3.2 describes: numeric refs counted per connection from 0 (the
  * join is 0), no `join_ref` on the wire.
  *
  * The phoenix client keeps string refs and one counter per Socket; this codec translates between

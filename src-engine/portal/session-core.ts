@@ -1,5 +1,5 @@
 /**
- * The portal session as a sans-IO state machine (PROTOCOL.md §3.3): it decides when to connect,
+ * The portal session as a sans-IO state machine (docs/protocol.md §3.3): it decides when to connect,
  * join, heartbeat, reconnect or give up, and validates every message, but never touches a socket
  * or a clock. A driver feeds it what happened (`handle*`, with the time) and polls what to do
  * (`pollAction`), what to report (`pollEvent`) and when to wake it (`pollTimeout`).
@@ -133,7 +133,7 @@ export interface SessionStats {
 export interface SessionCoreOptions {
   readonly role: PortalRole;
   readonly backoff?: BackoffOptions;
-  /** Sent after every join (PROTOCOL.md §3.3: "immediately sends set_snownet_capabilities"). */
+  /** Sent after every join (docs/protocol.md §3.3: "immediately sends set_snownet_capabilities"). */
   readonly snownetCapabilities?: { readonly iceless: boolean };
   readonly heartbeatIntervalMs?: number;
   readonly joinTimeoutMs?: number;

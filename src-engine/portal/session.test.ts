@@ -132,7 +132,7 @@ async function setup(configure?: (portal: ScriptedPortal) => void) {
 }
 
 describe('PortalSession on the phoenix client', () => {
-  it('sends the upgrade and the V1 frames exactly as PROTOCOL.md §3.1–3.2', async () => {
+  it('sends the upgrade and the V1 frames exactly as docs/protocol.md §3.1–3.2', async () => {
     const { portal, session, logs } = await setup();
     session.start();
     await waitFor(() => session.state.status === 'joined');

@@ -4,7 +4,7 @@
  *
  * One phoenix `Socket` per connection attempt: whatever the phoenix client would do on its own
  * (reconnect timers, rejoins, heartbeats) is switched off or made irrelevant, because the core
- * owns the policy of PROTOCOL.md §3.3. The token goes only into the `X-Authorization` header and
+ * owns the policy of docs/protocol.md §3.3. The token goes only into the `X-Authorization` header and
  * the logger is wrapped so that it cannot print the token even by mistake.
  */
 import { Socket, type Channel } from 'phoenix';
@@ -45,7 +45,7 @@ export interface PortalSessionOptions<R extends PortalRole> {
   readonly token: string;
   /** Standard base64 of the device's X25519 public key (44 characters). */
   readonly publicKey: string;
-  /** Stable device id; a UUID is sent as hex sha256 (PROTOCOL.md §3.1 `external_id`). */
+  /** Stable device id; a UUID is sent as hex sha256 (docs/protocol.md §3.1 `external_id`). */
   readonly deviceId: string;
   /** Device name (default: none, the portal picks one). */
   readonly name?: string;
@@ -604,7 +604,7 @@ function validateOptions<R extends PortalRole>(options: PortalSessionOptions<R>)
   if (!/^[\x20-\x7e]{1,512}$/.test(ua)) throw new RangeError('userAgent must be printable ASCII');
   const parsed = parseUserAgent(ua);
   if (!parsed)
-    throw new RangeError(`userAgent "${ua}" names no known component with a version (PROTOCOL.md §3.1)`);
+    throw new RangeError(`userAgent "${ua}" names no known component with a version (docs/protocol.md §3.1)`);
   const expected =
     options.role === 'gateway'
       ? ['gateway']

@@ -1,5 +1,5 @@
 /**
- * The User-Agent the portal requires (PROTOCOL.md §3.1):
+ * The User-Agent the portal requires (docs/protocol.md §3.1):
  * `<OS>/<os version> <component>/<app version> (<arch>; <kernel>)`,
  * e.g. `Ubuntu/22.4.0 gui-client/1.5.13 (x86_64; 6.5.0)`. The portal derives the component's
  * version from it, which gates gateway compatibility (§3.10).

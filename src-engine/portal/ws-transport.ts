@@ -1,6 +1,6 @@
 /**
  * The WebSocket transport handed to the `phoenix` client on Node. Browsers' WebSocket cannot set
- * headers; `ws` can, so the token travels in `X-Authorization: Bearer` (PROTOCOL.md §3.1) and
+ * headers; `ws` can, so the token travels in `X-Authorization: Bearer` (docs/protocol.md §3.1) and
  * never in the URL. It also reads the HTTP answer of a refused upgrade (status, problem+json
  * `code`, `Retry-After`), which the fatal-vs-retry rules of §3.3 need.
  *

@@ -1,6 +1,6 @@
 /**
  * Packed batches: packets live in fixed-size slots of one buffer, so a whole batch crosses
- * N-API once and no buffer is allocated per packet (ENVIRONMENT.md §2: packed batches reach
+ * N-API once and no buffer is allocated per packet (docs/performance.md §A2: packed batches reach
  * ≈3× the packet rate of one callback per packet). Packet i occupies
  * buffer[i*slotSize + headroom, i*slotSize + headroom + lengths[i]).
  */

@@ -1,6 +1,6 @@
 import type { PacketBatch } from './batch.js';
 
-/** The MTU of our TUN devices (PROTOCOL.md §7.1): packets above it are dropped and counted. */
+/** The MTU of our TUN devices (docs/protocol.md §7.1): packets above it are dropped and counted. */
 export const TUN_MTU = 1280;
 
 export interface TunDeviceStats {

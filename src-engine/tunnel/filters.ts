@@ -1,5 +1,5 @@
 /**
- * Resource filters (PROTOCOL.md §3.6): which protocols and ports of a resource a policy opens.
+ * Resource filters (docs/protocol.md §3.6): which protocols and ports of a resource a policy opens.
  * An empty list opens everything; an ICMP filter also admits ICMP errors, so that a reply's
  * "port unreachable" or "fragmentation needed" reaches the sender (PMTU discovery keeps working).
  */

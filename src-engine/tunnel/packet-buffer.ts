@@ -1,7 +1,7 @@
 /**
  * A bounded buffer of IP packets waiting for something (an authorization, a connection): at most
  * `capacity` packets; a byte-identical duplicate is not stored twice, and a retransmitted TCP SYN
- * replaces the earlier one of its flow (PROTOCOL.md §7.1), so an application retrying while the
+ * replaces the earlier one of its flow (docs/protocol.md §7.1), so an application retrying while the
  * tunnel is set up does not fill the buffer with copies. Beyond the capacity packets are dropped
  * and counted.
  */

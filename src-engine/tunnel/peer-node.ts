@@ -13,7 +13,7 @@ export interface IceCredentials {
 }
 
 export interface ConnectionSetup {
-  /** Client → gateway: the client controls (PROTOCOL.md §5.2). */
+  /** Client → gateway: the client controls (docs/protocol.md §5.2). */
   readonly role: 'controlling' | 'controlled';
   readonly remotePublicKey: Uint8Array;
   readonly presharedKey: Uint8Array;

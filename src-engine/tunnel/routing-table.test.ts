@@ -6,7 +6,7 @@ import { RoutingTable } from './routing-table.js';
 
 const ip = (text: string): Uint8Array => parseIpAddress(text)!;
 
-describe('RoutingTable (PROTOCOL.md §6.2 precedence)', () => {
+describe('RoutingTable (docs/protocol.md §6.2 precedence)', () => {
   it('picks the entry whose filters open the protocol, then the longest prefix', () => {
     const table = new RoutingTable<string>();
     table.insert('b-broad', '10.0.0.0/8', [{ protocol: 'icmp' }], 'broad');

@@ -1,5 +1,5 @@
 /**
- * The resource routing table (PROTOCOL.md §6.2): which resource a destination belongs to. Of all
+ * The resource routing table (docs/protocol.md §6.2): which resource a destination belongs to. Of all
  * entries whose network holds the address, the winner is the one whose filters open the packet's
  * protocol, then the longest prefix, then the highest resource id. The winner is returned even if
  * its filters reject the packet's port: the caller then answers "prohibited" rather than routing

@@ -60,7 +60,7 @@ export const COOKIE_NONCE_SIZE = 24;
 
 /** Packets held while a handshake is in flight (wireguard-go's QueueStagedSize). */
 export const MAX_STAGED_PACKETS = 128;
-/** Default tunnel MTU: the product's TUN MTU (PROTOCOL.md §7.1). */
+/** Default tunnel MTU: the product's TUN MTU (docs/protocol.md §7.1). */
 export const DEFAULT_MTU = 1280;
 
 // Load handling for handshake messages (wireguard-go's ratelimiter): per source address.

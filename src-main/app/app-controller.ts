@@ -230,7 +230,7 @@ export class AppController {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Sign-in (PROTOCOL.md §3.11)
+  // Sign-in (docs/protocol.md §3.11)
 
   async signIn(accountSlug: string): Promise<void> {
     const slug = accountSlug.trim();

@@ -49,7 +49,7 @@ export interface ComposedApp {
   readonly router: Omit<RouterOptions, 'transport'>;
 }
 
-/** A per-install id, created on first run (PROTOCOL.md §3.1 `external_id`). */
+/** A per-install id, created on first run (docs/protocol.md §3.1 `external_id`). */
 export async function loadDeviceId(userDataDir: string): Promise<string> {
   const file = path.join(userDataDir, 'device-id');
   try {

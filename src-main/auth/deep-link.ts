@@ -1,4 +1,4 @@
-// The sign-in callback deep link (PROTOCOL.md §3.11):
+// The sign-in callback deep link (docs/protocol.md §3.11):
 //
 //   <scheme>://handle_client_sign_in_callback?account_name=…&account_slug=…&actor_name=…
 //       &fragment=<secret>&identity_provider_identifier=…&state=<64 hex>

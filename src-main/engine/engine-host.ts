@@ -36,9 +36,9 @@ export interface EngineSettings {
 }
 
 export interface EngineStartOptions {
-  /** The portal's WebSocket base URL, e.g. `wss://api.example.com` (PROTOCOL.md §3.1). */
+  /** The portal's WebSocket base URL, e.g. `wss://api.example.com` (docs/protocol.md §3.1). */
   readonly portalUrl: string;
-  /** The portal token (`nonce ‖ fragment`, PROTOCOL.md §3.11). Secret. */
+  /** The portal token (`nonce ‖ fragment`, docs/protocol.md §3.11). Secret. */
   readonly token: string;
   /** Stable per install; sent as `external_id` (hashed when it is a UUID). */
   readonly deviceId: string;

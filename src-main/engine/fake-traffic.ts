@@ -22,7 +22,7 @@ export interface FakePacket {
   readonly direction: PacketDirection;
 }
 
-/** The first DNS sentinel (PROTOCOL.md §2.1). */
+/** The first DNS sentinel (docs/protocol.md §2.1). */
 const DNS_SENTINEL = '100.100.111.1';
 /** The proxy addresses the simulation hands out for its DNS resource (4 IPv4 + 4 IPv6). */
 const PROXY_IPS = [

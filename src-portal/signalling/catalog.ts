@@ -1,7 +1,7 @@
 /**
  * What a portal knows about an account: sites, resources, who may reach what, relays and DNS.
  * The dev portal builds it from its config file, the simulation harness from a literal; the
- * signalling core (`./core.ts`) turns it into the messages of PROTOCOL.md §3–§4.
+ * signalling core (`./core.ts`) turns it into the messages of docs/protocol.md §3–§4.
  */
 import type { Filter } from '../../src-engine/portal/messages/common.js';
 

@@ -1,5 +1,5 @@
 /**
- * The portal's signalling logic as a sans-IO core (PROTOCOL.md §3.10, §4, §5.4): sessions join
+ * The portal's signalling logic as a sans-IO core (docs/protocol.md §3.10, §4, §5.4): sessions join
  * their topic, receive `init`, ask for authorizations; the core picks a gateway, derives the
  * per-pair secrets, relays ICE candidates in the order both ends need, expires and revokes.
  *

@@ -1,5 +1,5 @@
 /**
- * How the portal renders its objects on the wire (PROTOCOL.md §3.6–3.8, §4.2, §4.5).
+ * How the portal renders its objects on the wire (docs/protocol.md §3.6–3.8, §4.2, §4.5).
  */
 import { createHash, createHmac } from 'node:crypto';
 import { isIPv6 } from 'node:net';

@@ -1,6 +1,6 @@
 /**
  * A sans-IO ICE agent for one connection (RFC 8445, one component over UDP, trickled candidates)
- * with consent freshness (RFC 7675), behaving as Firezone's agents do (PROTOCOL.md §5.2–§5.6).
+ * with consent freshness (RFC 7675), behaving as Firezone's agents do (docs/protocol.md §5.2–§5.6).
  *
  * It never touches a socket or a clock: the driver feeds it candidates (`addLocalCandidate`,
  * `addRemoteCandidate`), STUN Binding messages (`handleStun`) and time (`handleTimeout`), and
@@ -205,7 +205,7 @@ export interface IceAgentSnapshot {
 }
 
 export interface IceAgentOptions {
-  /** Client: controlling; gateway: controlled (PROTOCOL.md §5.2). */
+  /** Client: controlling; gateway: controlled (docs/protocol.md §5.2). */
   readonly role: IceRole;
   readonly local: IceCredentials;
   readonly remote: IceCredentials;
@@ -277,7 +277,7 @@ export function iceCredentialsProblem(creds: IceCredentials): string | undefined
 
 /**
  * The first part of a Binding request's USERNAME: the receiver's own ufrag (RFC 8445 §7.2.2),
- * by which a node with many connections routes the request to its agent (PROTOCOL.md §5.2).
+ * by which a node with many connections routes the request to its agent (docs/protocol.md §5.2).
  */
 export function ufragOf(message: StunMessage | Uint8Array): string | undefined {
   let msg: StunMessage;
@@ -528,7 +528,7 @@ export class IceAgent {
   }
 
   /**
-   * Switches between the active and the idle timer profile (PROTOCOL.md §5.6: the driver idles a
+   * Switches between the active and the idle timer profile (docs/protocol.md §5.6: the driver idles a
    * connection after 20 s without traffic). Leaving idle checks consent at once and gives the
    * shorter consent timeout a fresh start, so resuming traffic does not trip it.
    */
@@ -548,7 +548,7 @@ export class IceAgent {
   // -------------------------------------------------------------------------------------------
   // STUN input
 
-  /** Whether a response with this transaction ID belongs to this agent (PROTOCOL.md §5.2 routing). */
+  /** Whether a response with this transaction ID belongs to this agent (docs/protocol.md §5.2 routing). */
   ownsTransaction(id: Uint8Array): boolean {
     return this.transactions.has(transactionKey(id));
   }

@@ -223,7 +223,7 @@ export function parseCandidate(sdp: string): CandidateParseResult {
     string,
     string,
   ];
-  // Firezone's receivers skip entries whose 4th field is not numeric (PROTOCOL.md §5.3).
+  // Firezone's receivers skip entries whose 4th field is not numeric (docs/protocol.md §5.3).
   const priority = decimal(priorityText, MAX_PRIORITY);
   if (priority === undefined || priority === 0) return fail('bad_priority');
   if (foundation.length > MAX_FOUNDATION_LENGTH || !FOUNDATION.test(foundation))
@@ -281,7 +281,7 @@ export function writeCandidate(candidate: LocalCandidate): string {
   return line;
 }
 
-/** Candidates in the order Firezone signals a batch: highest priority first (PROTOCOL.md §5.3). */
+/** Candidates in the order Firezone signals a batch: highest priority first (docs/protocol.md §5.3). */
 export function sortByPriority<T extends { readonly priority: number }>(candidates: readonly T[]): T[] {
   return [...candidates].sort((a, b) => b.priority - a.priority);
 }

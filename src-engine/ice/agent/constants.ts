@@ -1,6 +1,6 @@
 /**
  * ICE agent constants (RFC 8445, RFC 7675) and the timer profiles Firezone runs its agents with
- * (PROTOCOL.md §5.5, §5.6). Times are in milliseconds: the agent takes `now` as a monotonic
+ * (docs/protocol.md §5.5, §5.6). Times are in milliseconds: the agent takes `now` as a monotonic
  * millisecond clock.
  */
 
@@ -43,7 +43,7 @@ export const MIN_PASSWORD_LENGTH = 22;
 export const MAX_CREDENTIAL_LENGTH = 256;
 
 // ---------------------------------------------------------------------------------------------
-// Timers (RFC 8445 §14, RFC 7675 §5.1, PROTOCOL.md §5.5–§5.6)
+// Timers (RFC 8445 §14, RFC 7675 §5.1, docs/protocol.md §5.5–§5.6)
 
 /**
  * The retransmission profile of connectivity checks, in str0m's terms (which Firezone uses):
@@ -66,12 +66,12 @@ export const CONSENT_INTERVAL_MS = 5_000;
 export const CONSENT_JITTER = 0.2;
 /** RFC 7675 §5.1: "Consent expires after 30 seconds". */
 export const CONSENT_TIMEOUT_MS = 30_000;
-/** Idle connections (PROTOCOL.md §5.6): a consent check every ~25 s. */
+/** Idle connections (docs/protocol.md §5.6): a consent check every ~25 s. */
 export const IDLE_CONSENT_INTERVAL_MS = 25_000;
 
 /**
- * The client (controlling) fails fast so the user gets a new path quickly (PROTOCOL.md §5.6):
- * 12 transmissions 250 ms apart doubling to 1.5 s, a pair fails after 15.25 s (PROTOCOL.md quotes
+ * The client (controlling) fails fast so the user gets a new path quickly (docs/protocol.md §5.6):
+ * 12 transmissions 250 ms apart doubling to 1.5 s, a pair fails after 15.25 s (docs/protocol.md quotes
  * str0m's ~16.5 s; either way below WireGuard's 20 s rekey-attempt time, as Firezone requires).
  */
 export const CONTROLLING_TIMERS: IceTimers = Object.freeze({
@@ -84,7 +84,7 @@ export const CONTROLLING_TIMERS: IceTimers = Object.freeze({
 
 /**
  * The gateway (controlled) waits much longer (45 transmissions, up to 15 s apart, ~10 min): the
- * client is the one that detects failure and asks again (PROTOCOL.md §5.6).
+ * client is the one that detects failure and asks again (docs/protocol.md §5.6).
  */
 export const CONTROLLED_TIMERS: IceTimers = Object.freeze({
   initialRtoMs: 250,
@@ -95,7 +95,7 @@ export const CONTROLLED_TIMERS: IceTimers = Object.freeze({
 });
 
 /**
- * Idle profiles (PROTOCOL.md §5.6: after 20 s without traffic the driver may switch): checks and
+ * Idle profiles (docs/protocol.md §5.6: after 20 s without traffic the driver may switch): checks and
  * consent every 25 s. Consent then expires only when the whole retransmission budget went
  * unanswered (4 × 25 s = 100 s for the client, 40 × 25 s for the gateway) instead of RFC 7675's
  * 30 s: with one check per 25 s a single lost datagram would otherwise break an idle tunnel,
@@ -118,14 +118,14 @@ export const CONTROLLED_IDLE_TIMERS: IceTimers = Object.freeze({
 });
 
 /**
- * RFC 8445 §14.2: Ta paces new checks. Firezone runs str0m with no pacing (PROTOCOL.md §5.5):
+ * RFC 8445 §14.2: Ta paces new checks. Firezone runs str0m with no pacing (docs/protocol.md §5.5):
  * a connection has a handful of pairs, and every check is sent at once.
  */
 export const DEFAULT_TA_MS = 0;
 
-/** No remote candidate this long after creating (or restarting) the agent ⇒ failed (PROTOCOL.md §5.4). */
+/** No remote candidate this long after creating (or restarting) the agent ⇒ failed (docs/protocol.md §5.4). */
 export const NO_CANDIDATES_TIMEOUT_MS = 10_000;
-/** Disconnected for longer than this without another working pair ⇒ failed (PROTOCOL.md §5.6). */
+/** Disconnected for longer than this without another working pair ⇒ failed (docs/protocol.md §5.6). */
 export const DISCONNECTED_TIMEOUT_MS = 2_000;
 /**
  * How long the controlling agent waits, after its first valid pair, for a better pair still in

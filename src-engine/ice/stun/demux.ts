@@ -1,5 +1,5 @@
 /**
- * Telling apart what arrives on the one UDP socket (RFC 7983 §7, PROTOCOL.md §5.8) by its first
+ * Telling apart what arrives on the one UDP socket (RFC 7983 §7, docs/protocol.md §5.8) by its first
  * byte: 0–3 STUN (the two leading zero bits and the top of the message type), 64–79 TURN
  * ChannelData (channel numbers 0x4000–0x4FFF), 1–4 with three zero bytes WireGuard. STUN's range
  * overlaps WireGuard's message types 1–3, so a datagram in it is STUN only if it also has the

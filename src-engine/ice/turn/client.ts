@@ -1,6 +1,6 @@
 /**
  * A TURN client for one relay as a sans-IO state machine (RFC 8656 over UDP, with Firezone's
- * choices from PROTOCOL.md §5.3): it never touches a socket or a clock. The driver hands it
+ * choices from docs/protocol.md §5.3): it never touches a socket or a clock. The driver hands it
  * datagrams from the relay (`handleInput`) and the time (`handleTimeout`), and polls what to send
  * (`pollTransmit`), what happened (`pollEvent`) and when to wake it (`pollTimeout`).
  *
@@ -515,7 +515,7 @@ export class TurnClient {
       this.keepalivePending = false;
       this.stats.keepalives++;
     } else if (this.stateValue === 'binding') {
-      // First answer: this address of the relay is the one we use (PROTOCOL.md §5.3).
+      // First answer: this address of the relay is the one we use (docs/protocol.md §5.3).
       this.server = request.to;
       this.transactions.cancelWhere((r) => r.kind === 'binding');
       if (local) this.events.push({ type: 'host_candidate', address: local });

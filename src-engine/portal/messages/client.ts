@@ -1,5 +1,5 @@
 /**
- * Messages of the `client` topic (PROTOCOL.md §3.4–3.7, §8).
+ * Messages of the `client` topic (docs/protocol.md §3.4–3.7, §8).
  *
  * `clientIngress` is what the portal pushes to a client; `clientEgress` what a client sends.
  * Both directions are shared by the engine's session (which parses ingress and validates its own

@@ -1,5 +1,5 @@
 /**
- * Building blocks of the portal message schemas (PROTOCOL.md §3.4–3.8, §4.2–4.3).
+ * Building blocks of the portal message schemas (docs/protocol.md §3.4–3.8, §4.2–4.3).
  *
  * Rules shared by every schema here:
  * - unknown object keys are ignored (zod strips them), so a newer portal can add fields;
@@ -111,7 +111,7 @@ export const iceCredentialsSchema = z.object({
 export type IceCredentials = z.output<typeof iceCredentialsSchema>;
 
 /**
- * The receiver's rule for an SDP candidate (PROTOCOL.md §5.3): it must start with
+ * The receiver's rule for an SDP candidate (docs/protocol.md §5.3): it must start with
  * `candidate:` and its fourth field (the priority) must be numeric.
  */
 export function isValidCandidate(value: unknown): value is string {

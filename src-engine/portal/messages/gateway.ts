@@ -1,5 +1,5 @@
 /**
- * Messages of the `gateway` topic (PROTOCOL.md §4.2–4.3).
+ * Messages of the `gateway` topic (docs/protocol.md §4.2–4.3).
  */
 import { z } from 'zod';
 import {

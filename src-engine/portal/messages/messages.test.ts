@@ -13,7 +13,7 @@ const UUID_B = 'd263d490-a0bb-452a-8990-01d27a1f1144';
 const UUID_C = 'ef42a07f-0000-4000-8000-000000000001';
 const KEY = Buffer.alloc(32, 1).toString('base64');
 
-// The example `init` of PROTOCOL.md §3.6, with ids filled in.
+// The example `init` of docs/protocol.md §3.6, with ids filled in.
 const INIT = {
   interface: {
     ipv4: '100.72.112.111',
