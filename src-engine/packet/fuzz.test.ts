@@ -34,7 +34,7 @@ const CODES: readonly PacketErrorCode[] = [
   'too_large',
 ];
 
-/** A hang guard, not a speed test: a parse takes microseconds; only a runaway loop (or nothing a GC pause under load could cause) exceeds this. */
+/** A hang guard, not a speed test: a parse takes microseconds, so only a runaway loop takes a second. */
 const MAX_CALL_MS = 1_000;
 
 const optionsArb: fc.Arbitrary<ParseOptions> = fc.record({
