@@ -25,7 +25,11 @@ export interface MintedToken {
 export function mintClientToken(nonce: string): MintedToken {
   if (nonce !== '' && !NONCE_PATTERN.test(nonce))
     throw new RangeError('nonce must be 1-128 characters of [A-Za-z0-9_-]');
-  const id = randomBytes(12).toString('base64url');
+  // An id is typed on command lines (`revoke-token --token-id <id>`), where a leading "-" reads
+  // as an option: draw again (one in 64 would start with it).
+  let id: string;
+  do id = randomBytes(12).toString('base64url');
+  while (id.startsWith('-'));
   const secret = randomBytes(32).toString('base64url');
   const fragment = `.${id}.${secret}`;
   const token = `${nonce}${fragment}`;
