@@ -6,7 +6,13 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src-*/**/*.test.ts', 'bench/**/*.test.ts', 'sim/**/*.test.ts', 'fuzz/**/*.test.ts'],
+          include: [
+            'src-*/**/*.test.ts',
+            'scripts/**/*.test.ts',
+            'bench/**/*.test.ts',
+            'sim/**/*.test.ts',
+            'fuzz/**/*.test.ts',
+          ],
           environment: 'node',
           testTimeout: 30_000,
         },

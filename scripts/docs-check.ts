@@ -122,6 +122,11 @@ export function commentText(source: string): string {
     .join('\n');
 }
 
+/** Fenced code blocks replaced by blanks (same offsets and lines). */
+function blankFences(markdown: string): string {
+  return markdown.replace(/```[\s\S]*?```/g, (block) => block.replace(/[^\n]/g, ' '));
+}
+
 const CITATION =
   /(?<![\w/.-])((?:[\w.-]+\/)*[\w-]+\.md)\b((?:\s*(?:§|,\s*§|–\s*§?|and\s+§)\s*[A-Z]?\d+(?:\.\d+)*)*)/g;
 
@@ -190,7 +195,7 @@ export function checkRepository(root: string): CheckResult {
 
     // Relative links in Markdown.
     if (ext === '.md') {
-      const stripped = text.replace(/```[\s\S]*?```/g, (block) => block.replace(/[^\n]/g, ' '));
+      const stripped = blankFences(text);
       for (const match of stripped.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
         const target = match[1] ?? '';
         if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith('#') || target.startsWith('//'))
@@ -210,7 +215,12 @@ export function checkRepository(root: string): CheckResult {
     }
 
     // Cited documents (in docs: the whole text; in code: comments only).
-    const scope = CODE_EXTENSIONS.has(ext) ? commentText(text) : text;
+    // Markdown: not inside fenced code, and not a link target (those are checked as links above).
+    const scope = CODE_EXTENSIONS.has(ext)
+      ? commentText(text)
+      : ext === '.md'
+        ? blankFences(text).replace(/\]\(([^)]*)\)/g, (link) => link.replace(/[^\n]/g, ' '))
+        : text;
     for (const match of scope.matchAll(CITATION)) {
       const cited = match[1] ?? '';
       if (/^https?:/.test(cited) || cited.includes('://')) continue;

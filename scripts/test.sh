@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, in order, stopping at the first failure:
-#   setup (system packages), typecheck, lint, unit tests, system tests, UI tests (Playwright).
+#   setup (system packages), typecheck, lint, docs check (links, citations, CI workflow), unit tests, system tests, UI tests (Playwright).
 # The last line is a summary: "tests: N passed, N failed, N skipped".
 set -uo pipefail
 
@@ -58,6 +58,7 @@ vitest_project() {
 step setup bash scripts/setup.sh --quiet
 step typecheck npm run --silent typecheck
 step lint npm run --silent lint
+step docs npm run --silent docs:check
 step unit vitest_project unit
 step system vitest_project system
 step ui vitest_project ui

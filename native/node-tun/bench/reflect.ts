@@ -1,5 +1,5 @@
 /**
- * Throughput smoke test, comparable with ENVIRONMENT.md §2 ("packed ≤64"): a reflector reads
+ * Throughput smoke test, comparable with docs/performance.md §A2 ("packed ≤64"): a reflector reads
  * packed batches from a TUN, swaps the IPv4 addresses and UDP ports in place (checksums stay
  * valid) and writes the batch back in one call; a blaster process sends UDP at full speed into the
  * TUN with node-tun's sendmmsg and counts the reflected datagrams. Runs in a throw-away network
@@ -120,7 +120,7 @@ async function inner(): Promise<void> {
 }
 
 async function blast(): Promise<void> {
-  // No GSO, like the C blaster of ENVIRONMENT.md §2 (GSO runs would be segmented in software at
+  // No GSO, like the C blaster of docs/performance.md §A2 (GSO runs would be segmented in software at
   // the TUN, and the TUN queue would drop most of each burst).
   const sock = UdpSocket.bind({
     address: TUN_ADDR,

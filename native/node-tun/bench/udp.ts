@@ -1,5 +1,5 @@
 /**
- * UDP throughput on loopback between two processes, comparable with ENVIRONMENT.md §4 (Node
+ * UDP throughput on loopback between two processes, comparable with docs/performance.md §A4 (Node
  * dgram: ≈230 k pps sent, ≈280 k pps received at 1300 B). Runs each mode in turn: node-tun
  * batches without offloads, then with UDP GSO (sender) and GRO (receiver).
  *
