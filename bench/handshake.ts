@@ -2,13 +2,23 @@
  * Handshakes per second per crypto backend: one full exchange is an initiation created by A,
  * consumed and answered by B, and the response consumed by A (with MACs, timers and session
  * set-up, as a real peer does it). Ratios are against the fastest backend in this run.
+ *
+ * Then the gateway's side alone with the backend it would use (`defaultBackend()`): initiations
+ * from many clients, made outside the timed region, answered by a gateway `Node`
+ * (`handshake-responder.ts`), once at an ordinary pace (mac1 only) and once under load (mac2
+ * with cookies, per-source rate limit). Issue 13 asks for an absolute rate here, so the last line
+ * is `handshake responder_per_s=<n>` (the ordinary pace).
  */
-import { availableBackends, loadBackend } from '../src-engine/wireguard/crypto/index.js';
+import { availableBackends, defaultBackend, loadBackend } from '../src-engine/wireguard/crypto/index.js';
 import type { CryptoBackend } from '../src-engine/wireguard/crypto/index.js';
 import type { Endpoint } from '../src-engine/wireguard/endpoint.js';
 import { REKEY_TIMEOUT } from '../src-engine/wireguard/constants.js';
 import { Tunn } from '../src-engine/wireguard/tunn.js';
+import { measureResponder } from './handshake-responder.js';
 import { printTable } from './table.js';
+
+/** Clients the measured gateway knows: enough that per-peer state is not all in one cache line. */
+const RESPONDER_PEERS = 512;
 
 const A: Endpoint = { address: '10.0.0.1', port: 1 };
 const B: Endpoint = { address: '10.0.0.2', port: 2 };
@@ -54,4 +64,34 @@ export async function run(seconds = Number(process.env.BENCH_SECONDS ?? 1)): Pro
       (r.perSecond / best).toFixed(2),
     ]),
   );
+
+  const crypto = defaultBackend();
+  const exchange = results.find((r) => r.name === crypto.name)?.perSecond ?? NaN;
+  const normal = measureResponder({ crypto, peers: RESPONDER_PEERS, mode: 'normal' }, seconds);
+  const underLoad = measureResponder({ crypto, peers: RESPONDER_PEERS, mode: 'under_load' }, seconds);
+  console.log('');
+  printTable(
+    [
+      'gateway responder',
+      'backend',
+      'peers',
+      'answered',
+      'responses/s',
+      'µs/response',
+      'ratio to full exchange',
+    ],
+    [
+      { label: 'mac1 (normal load)', m: normal },
+      { label: 'mac1 + mac2 cookie (under load)', m: underLoad },
+    ].map(({ label, m }) => [
+      label,
+      crypto.name,
+      String(RESPONDER_PEERS),
+      String(m.answered),
+      m.perSecond.toFixed(0),
+      (1e6 / m.perSecond).toFixed(1),
+      (m.perSecond / exchange).toFixed(2),
+    ]),
+  );
+  console.log(`handshake responder_per_s=${Math.round(normal.perSecond)}`);
 }
