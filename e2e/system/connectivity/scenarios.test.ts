@@ -113,7 +113,21 @@ describe('connectivity scenarios', () => {
     const download = topo.curl(`http://${RESOURCE_IP}/bytes?n=${n}`, { sha256: true, timeoutMs: 110_000 });
     await delay(2_000);
     const before = await system.status();
+    const roamedAt = Date.now();
     await topo.roamClient();
+    // The new address is noticed (0.5 s poll), the session reset, and a fresh handshake completed:
+    // Firezone's roaming target is a new handshake within 2 s of the change.
+    const rehandshaken = await system.waitForStatus(
+      (s) => s.connections.some((c) => c.lastHandshakeAt !== undefined && c.lastHandshakeAt >= roamedAt),
+      30_000,
+      'a handshake after roaming',
+    );
+    const handshakeMs =
+      Math.min(
+        ...rehandshaken.connections.map((c) => c.lastHandshakeAt ?? -Infinity).filter((at) => at >= roamedAt),
+      ) - roamedAt;
+    console.log(`roaming: new handshake ${handshakeMs} ms after the address change`);
+    expect(handshakeMs).toBeLessThanOrEqual(2_000);
     const result = await download;
     expect(result.bytes).toBe(n);
     expect(result.sha256).toBe(resourceBytesSha256(n));
