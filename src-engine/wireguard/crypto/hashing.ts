@@ -1,21 +1,25 @@
 /**
  * BLAKE2s-based functions (hash, HMAC, 16-byte keyed MAC). libsodium has no BLAKE2s and node:crypto
  * has neither keyed BLAKE2s nor variable output length, so:
- * - `nobleHashing` is pure @noble/hashes and always works;
- * - `nodeHashing()` uses node:crypto's `blake2s256` for hash/HMAC when OpenSSL provides it (faster
- *   per call) and noble for the keyed 16-byte MAC.
+ * - `nobleHashing` is pure @noble/hashes: the reference, used by the noble backend;
+ * - `blake2sHashing` is our own BLAKE2s (`blake2s.ts`), used by the sodium and node backends. A
+ *   handshake makes about 30 of these calls on inputs of one or two blocks, where per-call set-up
+ *   is most of the cost: node:crypto's `blake2s256` allocated a native object and an off-heap
+ *   Buffer per call (≈ 5–20 µs with the GC it caused), @noble's keyed MAC ≈ 30 µs; ours costs
+ *   ≈ 0.35 µs per 64-byte block and allocates only the 32-byte result (docs/performance.md,
+ *   "Handshakes").
  * Internal to this directory; backends spread one of these into themselves.
  */
-import { createHash, createHmac, getHashes } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import type { CryptoBackend } from './backend.js';
-import { plain } from './util.js';
+import { BLAKE2S_BLOCK_LENGTH, Blake2s } from './blake2s.js';
 
 export type HashFunctions = Pick<CryptoBackend, 'hash' | 'hmac' | 'mac'>;
 
 /** WireGuard's MAC output length (mac1/mac2, cookie MAC). */
 const MAC_LENGTH = 16;
+const HASH_LENGTH = 32;
 
 function nobleHash(...parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return blake2s(parts[0]!);
@@ -38,31 +42,43 @@ function nobleMac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
 
 export const nobleHashing: HashFunctions = { hash: nobleHash, hmac: nobleHmacParts, mac: nobleMac };
 
-const NODE_BLAKE2S = 'blake2s256';
+// One hasher and scratch for the whole process: every call runs to completion before the next.
+const hasher = new Blake2s();
+const pad = new Uint8Array(BLAKE2S_BLOCK_LENGTH);
+const inner = new Uint8Array(HASH_LENGTH);
 
-let nodeHasBlake2s: boolean | undefined;
-
-/** Whether node:crypto (its linked OpenSSL/BoringSSL) provides BLAKE2s-256. */
-export function nodeHasBlake2s256(): boolean {
-  nodeHasBlake2s ??= getHashes().includes(NODE_BLAKE2S);
-  return nodeHasBlake2s;
+function hash(...parts: Uint8Array[]): Uint8Array {
+  hasher.init(HASH_LENGTH);
+  for (let i = 0; i < parts.length; i++) hasher.update(parts[i]!);
+  const out = new Uint8Array(HASH_LENGTH);
+  hasher.digestInto(out);
+  return out;
 }
 
-function nodeHash(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash(NODE_BLAKE2S);
-  for (const part of parts) h.update(part);
-  return plain(h.digest());
+/** HMAC (RFC 2104) over BLAKE2s-256 with its 64-byte block, as WireGuard's HKDF uses it. */
+function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  // A key longer than a block is hashed first (RFC 2104 §2); WireGuard's are all 32 bytes.
+  const k = key.length > BLAKE2S_BLOCK_LENGTH ? hash(key) : key;
+  pad.fill(0x36);
+  for (let i = 0; i < k.length; i++) pad[i]! ^= k[i]!;
+  hasher.init(HASH_LENGTH).update(pad);
+  for (let i = 0; i < parts.length; i++) hasher.update(parts[i]!);
+  hasher.digestInto(inner);
+  pad.fill(0x5c);
+  for (let i = 0; i < k.length; i++) pad[i]! ^= k[i]!;
+  const out = new Uint8Array(HASH_LENGTH);
+  hasher.init(HASH_LENGTH).update(pad).update(inner).digestInto(out);
+  pad.fill(0);
+  inner.fill(0);
+  return out;
 }
 
-function nodeHmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const h = createHmac(NODE_BLAKE2S, key);
-  for (const part of parts) h.update(part);
-  return plain(h.digest());
+function mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  hasher.init(MAC_LENGTH, key);
+  for (let i = 0; i < parts.length; i++) hasher.update(parts[i]!);
+  const out = new Uint8Array(MAC_LENGTH);
+  hasher.digestInto(out);
+  return out;
 }
 
-const nodeHashingImpl: HashFunctions = { hash: nodeHash, hmac: nodeHmac, mac: nobleMac };
-
-/** node:crypto hash/HMAC when `blake2s256` exists, else noble; the 16-byte MAC is always noble. */
-export function nodeHashing(): HashFunctions {
-  return nodeHasBlake2s256() ? nodeHashingImpl : nobleHashing;
-}
+export const blake2sHashing: HashFunctions = { hash, hmac, mac };

@@ -1,8 +1,9 @@
 /**
- * node:crypto backend: ChaCha20-Poly1305 and X25519 from the OpenSSL linked into Node, BLAKE2s
- * hash/HMAC from node:crypto when it has `blake2s256`, and @noble for what node:crypto lacks
- * (XChaCha20-Poly1305, keyed BLAKE2s with a 16-byte output). Unavailable when the linked library
- * has no `chacha20-poly1305` (Electron's BoringSSL).
+ * node:crypto backend: ChaCha20-Poly1305 and X25519 from the OpenSSL linked into Node, @noble for
+ * XChaCha20-Poly1305 (node:crypto has none), and BLAKE2s (hash, HMAC, keyed 16-byte MAC) from our
+ * own `blake2s.ts`: node:crypto's `blake2s256` cost more per call in object set-up than the hash
+ * itself, and it has no keyed variant. Unavailable when the linked library has no
+ * `chacha20-poly1305` (Electron's BoringSSL).
  *
  * The per-packet cost here is node:crypto's per-call object overhead, not the cipher; node:crypto
  * cannot write into a caller buffer, so seal/open copy the result once into `out`.
@@ -19,7 +20,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import type { CryptoBackend } from './backend.js';
-import { nodeHashing } from './hashing.js';
+import { blake2sHashing } from './hashing.js';
 import { nobleXaead } from './noble.js';
 import {
   BackendUnavailableError,
@@ -207,7 +208,7 @@ export function createNodeBackend(): CryptoBackend {
         return null;
       }
     },
-    ...nodeHashing(),
+    ...blake2sHashing,
     randomBytes: (length) => randomFillSync(new Uint8Array(length)),
   };
 }

@@ -1,8 +1,8 @@
 /**
  * sodium-native backend: ChaCha20-Poly1305, XChaCha20-Poly1305 and X25519 from libsodium (native,
  * one N-API call per operation, writes straight into the caller's buffer). libsodium has no
- * BLAKE2s, so hash/HMAC come from node:crypto when it has `blake2s256` (else noble) and the keyed
- * 16-byte MAC from noble.
+ * BLAKE2s, so hash, HMAC and the keyed 16-byte MAC come from our own (`blake2s.ts`, via
+ * hashing.ts).
  *
  * sodium-native is loaded lazily through createRequire: a missing or broken native module makes
  * this backend unavailable instead of breaking the import of the engine. sodium-native 5 takes
@@ -11,7 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import type { CryptoBackend } from './backend.js';
-import { nodeHashing } from './hashing.js';
+import { blake2sHashing } from './hashing.js';
 import {
   BackendUnavailableError,
   TAG_LENGTH,
@@ -151,7 +151,7 @@ export function createSodiumBackend(): CryptoBackend {
       }
       return isAllZero(secret) ? null : secret;
     },
-    ...nodeHashing(),
+    ...blake2sHashing,
     randomBytes(length) {
       const bytes = new Uint8Array(length);
       sodium.randombytes_buf(bytes);
