@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "node_tun",
-      "sources": ["src/addon.c", "src/util.c", "src/addr.c", "src/tun.c", "src/udp.c", "src/sockopt.c", "src/unix.c"],
+      "sources": ["src/addon.c", "src/util.c", "src/addr.c", "src/tun.c", "src/vnet.c", "src/vnet_js.c", "src/udp.c", "src/sockopt.c", "src/unix.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wunused-parameter", "-Wshadow", "-O2", "-fvisibility=hidden"],
       "conditions": [

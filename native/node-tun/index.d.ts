@@ -34,6 +34,27 @@ export interface TunStats {
   writeErrors: number;
   /** Writes that hit EAGAIN (back-pressure). */
   eagainWrites: number;
+  /** Offloads: reads that were a TCP/UDP segment bigger than one packet (split here). */
+  superReads: number;
+  /** Offloads: packets made by splitting those reads. */
+  splitPackets: number;
+  /** Offloads: writes that carried several packets as one TCP segment. */
+  coalescedWrites: number;
+  /** Offloads: packets that went out in those writes. */
+  coalescedPackets: number;
+  /** Offloads: coalesced writes the kernel refused (coalescing is then switched off, packets re-sent one by one). */
+  offloadWriteErrors: number;
+}
+
+/** What a device's offloads are (all false without `offload`, and on macOS/Windows). */
+export interface TunOffload {
+  /** Every read and write carries a virtio-net header (Linux IFF_VNET_HDR); handled inside. */
+  vnetHeader: boolean;
+  /** TCP segmentation offload: reads may be TCP segments of up to 64 KiB (split into packets
+   * here), writes of consecutive TCP packets are coalesced. */
+  tso: boolean;
+  /** UDP segmentation offload (Linux 6.2+): reads may be UDP segments of up to 64 KiB. */
+  uso: boolean;
 }
 
 export interface TunOpenOptions {
@@ -41,6 +62,14 @@ export interface TunOpenOptions {
   name?: string | undefined;
   /** IFF_MULTI_QUEUE (Linux): open the same name again for more queues. */
   multiQueue?: boolean | undefined;
+  /**
+   * Linux: open with IFF_VNET_HDR and ask for checksum, TCP and UDP segmentation offloads
+   * (TUNSETOFFLOAD), as many as the kernel grants (see `offload`). The kernel then moves up to
+   * 64 KiB per read and write instead of one packet; the slots still hold ordinary packets of at
+   * most the MTU: super packets are split on read and consecutive TCP packets coalesced on write
+   * inside the addon. Ignored elsewhere.
+   */
+  offload?: boolean | undefined;
 }
 
 export class TunDevice {
@@ -87,6 +116,8 @@ export class TunDevice {
   /** One packet: true if written, false on EAGAIN or a refused packet (see stats). */
   writePacket(packet: Uint8Array): boolean;
   readonly stats: TunStats;
+  /** The offloads granted when the device was opened (or adopted: a fd opened with IFF_VNET_HDR). */
+  readonly offload: TunOffload;
   /** Idempotent; stops reading and closes the fd (the interface disappears unless persistent). */
   close(): void;
 }
@@ -245,3 +276,11 @@ export class UnixSocket {
 
 /** Closes a descriptor received with onData that the receiver does not want. */
 export function closeFd(fd: number): void;
+
+/** Internal, for tests: the offload byte work behind TunDevice (no device needed). */
+export declare const _vnet: {
+  /** A virtio-net header + IP packet, as an offloaded read gives it → the ordinary packets it makes. */
+  split(data: Uint8Array): Uint8Array[];
+  /** Ordinary packets, as write() takes them → the writes it would make (header + packet each). */
+  coalesce(packets: Uint8Array[]): { count: number; header: Uint8Array; packet: Uint8Array }[];
+};

@@ -15,3 +15,5 @@ exports.setSocketMark = binding.setSocketMark;
 exports.createTcpSocket = binding.createTcpSocket;
 exports.UnixSocket = binding.UnixSocket;
 exports.closeFd = binding.closeFd;
+// Internal: the TUN offload byte work (split/coalesce), exported for tests only.
+exports._vnet = binding.vnet;

@@ -10,6 +10,12 @@ export interface TunDeviceStats {
   droppedInvalid: number;
   /** Writes the kernel refused for lack of queue space. */
   writeBackpressure: number;
+  /** Packets the kernel refused on write (dropped), when the device tells. */
+  writeErrors?: number;
+  /** Offloads: reads that were one TCP/UDP segment of several packets. */
+  superReads?: number;
+  /** Offloads: writes that carried several packets as one TCP segment. */
+  coalescedWrites?: number;
 }
 
 /**

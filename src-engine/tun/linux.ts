@@ -13,6 +13,18 @@ export interface LinuxTunOptions {
   readonly mtu?: number;
   /** Packets per read callback (default 64): a bounded turn, so UDP gets its share. */
   readonly batchSize?: number;
+  /**
+   * TUN offloads (default on; `FZ_TUN_OFFLOAD=0` turns them off): the kernel moves TCP segments
+   * of up to 64 KiB through the device, which node-tun splits into packets on read and builds
+   * from consecutive packets on write — far fewer trips through the kernel per byte. The engine
+   * sees ordinary packets either way. Without kernel support the device works as without.
+   */
+  readonly offload?: boolean;
+}
+
+/** Offloads unless switched off in the environment (to compare, or on a kernel that misbehaves). */
+export function offloadByDefault(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.FZ_TUN_OFFLOAD !== '0';
 }
 
 const SLOT_SIZE = 2048;
@@ -33,7 +45,9 @@ export class LinuxTunDevice implements TunDevice {
     this.mtu = options.mtu ?? TUN_MTU;
     this.batchSize = options.batchSize ?? 64;
     this.native =
-      options.fd !== undefined ? NativeTun.fromFd(options.fd) : NativeTun.open({ name: options.name });
+      options.fd !== undefined
+        ? NativeTun.fromFd(options.fd)
+        : NativeTun.open({ name: options.name, offload: options.offload ?? offloadByDefault() });
     this.readBatch = createBatch(this.batchSize, SLOT_SIZE);
   }
 
@@ -48,7 +62,15 @@ export class LinuxTunDevice implements TunDevice {
       writtenPackets: s.writtenPackets,
       droppedInvalid: this.ownStats.droppedInvalid + s.droppedOversize + s.droppedInvalid,
       writeBackpressure: s.eagainWrites,
+      writeErrors: s.writeErrors,
+      superReads: s.superReads,
+      coalescedWrites: s.coalescedWrites,
     };
+  }
+
+  /** Which offloads the kernel granted (all false when off or unsupported). */
+  get offload(): { vnetHeader: boolean; tso: boolean; uso: boolean } {
+    return this.native.offload;
   }
 
   start(onPackets: (batch: PacketBatch, count: number) => void, onError: (err: Error) => void): void {

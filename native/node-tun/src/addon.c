@@ -35,7 +35,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     return NULL;
   if (nt_addr_init(env, exports) == NULL || nt_tun_init(env, exports, inst) == NULL ||
       nt_udp_init(env, exports, inst) == NULL ||
-      nt_unix_init(env, exports, inst) == NULL || nt_sockopt_init(env, exports) == NULL)
+      nt_unix_init(env, exports, inst) == NULL || nt_vnet_init(env, exports) == NULL || nt_sockopt_init(env, exports) == NULL)
     return NULL;
   return exports;
 }

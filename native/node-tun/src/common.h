@@ -77,6 +77,8 @@ napi_value nt_tun_init(napi_env env, napi_value exports, nt_instance *inst);
 napi_value nt_udp_init(napi_env env, napi_value exports, nt_instance *inst);
 /* unix.c: Unix stream sockets with fd passing and peer credentials (not on Windows). */
 napi_value nt_unix_init(napi_env env, napi_value exports, nt_instance *inst);
+/* vnet_js.c: the offload splitting/coalescing, for tests. */
+napi_value nt_vnet_init(napi_env env, napi_value exports);
 
 /* ---- sockopt.c: socket marks (SO_MARK, Linux; ENOSYS elsewhere) ---- */
 /* Sets SO_MARK on fd: 0 or an errno value. */

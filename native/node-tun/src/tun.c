@@ -1,6 +1,7 @@
 /* node-tun: the TunDevice class (platform-neutral; the device itself is in tun_<os>.c). */
 #include "common.h"
 #include "tun_platform.h"
+#include "vnet.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,7 +23,18 @@ typedef struct {
   uint32_t slot_size, headroom, max_batch;
   uint64_t read_packets, read_batches, written_packets, dropped_oversize, dropped_invalid, write_errors,
       eagain_writes;
+  /* Offloads (features & TUNP_F_VNET): reads land in rbuf and are split into the slots; a super
+   * packet that does not fit in one batch stays in `split`, and an idle handle brings us back
+   * for the rest even when the fd has nothing new. */
+  int features, coalesce;
+  uint8_t *rbuf;
+  vnet_split split;
+  int split_active;
+  uv_idle_t *idle;
+  uint64_t super_reads, split_packets, coalesced_writes, coalesced_packets, offload_write_errors;
 } tun_dev;
+
+static void on_idle(uv_idle_t *handle);
 
 static void delete_ref(napi_env env, napi_ref *r) {
   if (*r != NULL) {
@@ -31,8 +43,11 @@ static void delete_ref(napi_env env, napi_ref *r) {
   }
 }
 
+static void free_idle(uv_handle_t *h) { free(h); }
+
 static void stop_reading(tun_dev *t) {
   if (t->dev != NULL) tunp_unwatch(t->dev);
+  if (t->idle != NULL) uv_idle_stop(t->idle);
   t->reading = 0;
   if (!t->h.tearing_down) {
     delete_ref(t->h.env, &t->buffer);
@@ -44,6 +59,14 @@ static void stop_reading(tun_dev *t) {
 
 static void close_device(tun_dev *t) {
   stop_reading(t);
+  if (t->idle != NULL) {
+    t->idle->data = NULL;
+    uv_close((uv_handle_t *)t->idle, free_idle);
+    t->idle = NULL;
+  }
+  free(t->rbuf);
+  t->rbuf = NULL;
+  t->split_active = 0;
   if (t->dev != NULL) {
     tunp_close(t->dev);
     t->dev = NULL;
@@ -124,6 +147,46 @@ static int get_views(tun_dev *t, uint8_t **buf, uint32_t **lens) {
   return 1;
 }
 
+/* Offloads on: fills slots from the pending super packet and from new reads (each read is one
+ * packet or one super packet behind a virtio header). Returns the packets placed. */
+static uint32_t fill_offloaded(tun_dev *t, uint8_t *buf, uint32_t *lens, int *fatal) {
+  const size_t cap = t->slot_size - t->headroom;
+  uint32_t n = 0, reads = 0;
+  for (;;) {
+    while (t->split_active && n < t->max_batch) {
+      uint8_t *dst = buf + (size_t)n * t->slot_size + t->headroom;
+      long r = vnet_split_next(&t->split, dst, cap);
+      if (r == 0) {
+        t->split_active = 0;
+      } else if (r < 0) {
+        t->dropped_oversize++;
+        t->split_active = 0;
+      } else if (!plausible_ip(dst, (size_t)r)) {
+        t->dropped_invalid++;
+      } else {
+        lens[n++] = (uint32_t)r;
+        if (!t->split.single) t->split_packets++;
+      }
+    }
+    if (t->split_active || n >= t->max_batch || reads >= t->max_batch) break;
+    long r = tunp_read(t->dev, t->rbuf, VNET_MAX_READ);
+    if (r < 0) {
+      if (r != -EAGAIN) *fatal = (int)-r;
+      break;
+    }
+    reads++;
+    if ((size_t)r > VNET_MAX_READ) {
+      t->dropped_oversize++;
+    } else if (vnet_split_begin(&t->split, t->rbuf, (size_t)r) != 0) {
+      t->dropped_invalid++;
+    } else {
+      t->split_active = 1;
+      if (!t->split.single) t->super_reads++;
+    }
+  }
+  return n;
+}
+
 static void on_ready(void *arg, int status) {
   tun_dev *t = arg;
   napi_env env = t->h.env;
@@ -153,6 +216,10 @@ static void on_ready(void *arg, int status) {
   const size_t cap = t->slot_size - t->headroom;
   uint32_t n = 0, reads = 0;
   int fatal = 0;
+  if (t->features & TUNP_F_VNET) {
+    n = fill_offloaded(t, buf, lens, &fatal);
+    reads = t->max_batch; /* skips the plain loop below */
+  }
   /* At most maxBatch reads per wake-up; the level-triggered poll brings us back for the rest,
    * after other I/O had its turn. */
   while (reads < t->max_batch) {
@@ -182,9 +249,22 @@ static void on_ready(void *arg, int status) {
   /* The callback may have stopped reading or closed the device. */
   if (fatal != 0 && t->reading && t->dev != NULL)
     fail_reading(t, self, nt_make_errno_error(env, fatal, "read", t->name));
+  /* Part of a super packet is still waiting: come back on the next loop turn, after other I/O. */
+  if (t->idle != NULL) {
+    if (t->reading && t->split_active)
+      uv_idle_start(t->idle, on_idle);
+    else
+      uv_idle_stop(t->idle);
+  }
 out:
   nt_handle_maybe_release(&t->h, t->reading);
   napi_close_handle_scope(env, scope);
+}
+
+static void on_idle(uv_idle_t *handle) {
+  tun_dev *t = handle->data;
+  if (t == NULL) return;
+  on_ready(t, 0);
 }
 
 /* ---- JS methods ------------------------------------------------------------------------------ */
@@ -241,13 +321,15 @@ static napi_value wrap_device(napi_env env, tunp_t *dev) {
     return NULL;
   }
   t->dev = dev;
+  t->features = tunp_features(dev);
+  t->coalesce = (t->features & TUNP_F_TSO) != 0;
   memcpy(t->name, tunp_name(dev), TUNP_NAME_MAX);
   t->name[TUNP_NAME_MAX - 1] = '\0';
   nt_handle_add_hook(&t->h);
   return self;
 }
 
-/* TunDevice.open(options?: { name?: string; multiQueue?: boolean }) */
+/* TunDevice.open(options?: { name?: string; multiQueue?: boolean; offload?: boolean }) */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = {NULL};
@@ -255,7 +337,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   napi_value options = argc > 0 ? argv[0] : NULL, v;
   int present;
   char name[TUNP_NAME_MAX] = "";
-  bool multi_queue = false;
+  bool multi_queue = false, offload = false;
 
   if (!nt_get_option(env, options, "name", &v, &present)) return NULL;
   if (present) {
@@ -288,11 +370,17 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
+  if (!nt_get_option(env, options, "offload", &v, &present)) return NULL;
+  if (present && napi_get_value_bool(env, v, &offload) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "options.offload must be a boolean");
+    return NULL;
+  }
+
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
   tunp_t *dev = NULL;
   const char *syscall = "open";
-  int err = tunp_open(loop, name[0] != '\0' ? name : NULL, multi_queue, &dev, &syscall);
+  int err = tunp_open(loop, name[0] != '\0' ? name : NULL, multi_queue, offload, &dev, &syscall);
   if (err != 0) {
     nt_throw_errno(env, err, syscall, name[0] != '\0' ? name : NULL);
     return NULL;
@@ -356,7 +444,48 @@ static napi_value tun_get_stats(napi_env env, napi_callback_info info) {
   nt_set_named_u64(env, o, "droppedInvalid", t->dropped_invalid);
   nt_set_named_u64(env, o, "writeErrors", t->write_errors);
   nt_set_named_u64(env, o, "eagainWrites", t->eagain_writes);
+  nt_set_named_u64(env, o, "superReads", t->super_reads);
+  nt_set_named_u64(env, o, "splitPackets", t->split_packets);
+  nt_set_named_u64(env, o, "coalescedWrites", t->coalesced_writes);
+  nt_set_named_u64(env, o, "coalescedPackets", t->coalesced_packets);
+  nt_set_named_u64(env, o, "offloadWriteErrors", t->offload_write_errors);
   return o;
+}
+
+/* offload: { vnetHeader, tso, uso } as granted when the device was opened. */
+static napi_value tun_get_offload(napi_env env, napi_callback_info info) {
+  napi_value self, o, v;
+  tun_dev *t;
+  if (!nt_unwrap_this(env, info, 0, NULL, NULL, &self, (void **)&t)) return NULL;
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  const char *names[3] = {"vnetHeader", "tso", "uso"};
+  const int bits[3] = {TUNP_F_VNET, TUNP_F_TSO, TUNP_F_USO};
+  for (int i = 0; i < 3; i++)
+    if (napi_get_boolean(env, (t->features & bits[i]) != 0, &v) != napi_ok ||
+        napi_set_named_property(env, o, names[i], v) != napi_ok)
+      return NULL;
+  return o;
+}
+
+/* The read buffer for super packets and the idle handle that finishes one across batches. */
+static int prepare_offloaded_reads(napi_env env, tun_dev *t) {
+  uv_loop_t *loop;
+  if (t->rbuf == NULL && (t->rbuf = malloc(VNET_MAX_READ)) == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return 0;
+  }
+  if (t->idle == NULL) {
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) return 0;
+    if ((t->idle = malloc(sizeof *t->idle)) == NULL) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return 0;
+    }
+    uv_idle_init(loop, t->idle);
+    t->idle->data = t;
+    /* The idle handle alone must not keep the process alive; the TunDevice's own ref does. */
+    uv_unref((uv_handle_t *)t->idle);
+  }
+  return 1;
 }
 
 /* startReading(buffer, slotSize, headroom, lengths, maxBatch, onPackets, onError) */
@@ -394,6 +523,11 @@ static napi_value tun_start_reading(napi_env env, napi_callback_info info) {
   t->slot_size = slot_size;
   t->headroom = headroom;
   t->max_batch = max_batch;
+  if ((t->features & TUNP_F_VNET) && !prepare_offloaded_reads(env, t)) {
+    stop_reading(t);
+    nt_handle_maybe_release(&t->h, 0);
+    return NULL;
+  }
   int err = tunp_watch(t->dev, on_ready, t);
   if (err != 0) {
     stop_reading(t);
@@ -439,6 +573,60 @@ static int write_one(napi_env env, tun_dev *t, const uint8_t *p, size_t len, int
   return -1;
 }
 
+/* Offloads on: writes packets [i, count) as coalesced TCP segments where it can, each other packet
+ * behind an empty virtio header. Returns the packets consumed, or -1 after throwing. */
+static long write_offloaded(napi_env env, tun_dev *t, const uint8_t *buf, uint32_t slot_size, uint32_t headroom,
+                            const uint32_t *lens, uint32_t count) {
+  static const uint8_t plain_hdr[VNET_HDR_LEN] = {0};
+  tunp_iov iov[2 + 64];
+  vnet_group g;
+  uint32_t i = 0;
+  while (i < count) {
+    const uint8_t *p = buf + (size_t)i * slot_size + headroom;
+    uint32_t k = t->coalesce ? vnet_coalesce(p, slot_size, lens + i, count - i, &g) : 1;
+    int err;
+    if (k > 1) {
+      iov[0] = (tunp_iov){g.vhdr, VNET_HDR_LEN};
+      iov[1] = (tunp_iov){g.head, g.head_len};
+      for (uint32_t j = 0; j < k; j++)
+        iov[2 + j] = (tunp_iov){p + (size_t)j * slot_size + g.payload_off, lens[i + j] - g.payload_off};
+      err = tunp_writev(t->dev, iov, (int)k + 2);
+      if (err == 0) {
+        t->written_packets += k;
+        t->coalesced_writes++;
+        t->coalesced_packets += k;
+        i += k;
+        continue;
+      }
+      if (err == EAGAIN) {
+        t->eagain_writes++;
+        break;
+      }
+      /* The kernel refused the coalesced segment: stop coalescing on this device (counted), and
+       * write these packets one by one. */
+      t->offload_write_errors++;
+      t->coalesce = 0;
+    }
+    iov[0] = (tunp_iov){plain_hdr, VNET_HDR_LEN};
+    iov[1] = (tunp_iov){p, lens[i]};
+    err = tunp_writev(t->dev, iov, 2);
+    if (err == 0) {
+      t->written_packets++;
+    } else if (err == EAGAIN) {
+      t->eagain_writes++;
+      break;
+    } else {
+      t->write_errors++;
+      if (!packet_error(err)) {
+        nt_throw_errno(env, err, "write", t->name);
+        return -1;
+      }
+    }
+    i++;
+  }
+  return (long)i;
+}
+
 /* write(buffer, slotSize, headroom, lengths, count): number of packets consumed */
 static napi_value tun_write(napi_env env, napi_callback_info info) {
   napi_value argv[5], self, r;
@@ -469,6 +657,11 @@ static napi_value tun_write(napi_env env, napi_callback_info info) {
     }
   }
   if (!ensure_open(env, t, "write")) return NULL;
+  if (t->features & TUNP_F_VNET) {
+    long w = write_offloaded(env, t, buf, slot_size, headroom, lens, count);
+    if (w < 0 || napi_create_uint32(env, (uint32_t)w, &r) != napi_ok) return NULL;
+    return r;
+  }
   uint32_t i = 0;
   int eagain = 0;
   for (; i < count; i++) {
@@ -489,7 +682,14 @@ static napi_value tun_write_packet(napi_env env, napi_callback_info info) {
   if (!nt_arg_u8array(env, argv[0], "packet", &p, &len)) return NULL;
   if (!ensure_open(env, t, "write")) return NULL;
   int eagain = 0;
-  int w = write_one(env, t, p, len, &eagain);
+  int w;
+  if (t->features & TUNP_F_VNET) {
+    uint32_t one = (uint32_t)len;
+    uint64_t before = t->written_packets;
+    w = write_offloaded(env, t, p, (uint32_t)len, 0, &one, 1) < 0 ? -1 : t->written_packets > before;
+  } else {
+    w = write_one(env, t, p, len, &eagain);
+  }
   if (w < 0 || napi_get_boolean(env, w == 1, &r) != napi_ok) return NULL;
   return r;
 }
@@ -511,6 +711,7 @@ napi_value nt_tun_init(napi_env env, napi_value exports, nt_instance *inst) {
       {"name", NULL, NULL, tun_get_name, NULL, NULL, napi_enumerable, NULL},
       {"fd", NULL, NULL, tun_get_fd, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, NULL, tun_get_stats, NULL, NULL, napi_enumerable, NULL},
+      {"offload", NULL, NULL, tun_get_offload, NULL, NULL, napi_enumerable, NULL},
       {"startReading", NULL, tun_start_reading, NULL, NULL, NULL, napi_default_method, NULL},
       {"stopReading", NULL, tun_stop_reading, NULL, NULL, NULL, napi_default_method, NULL},
       {"write", NULL, tun_write, NULL, NULL, NULL, napi_default_method, NULL},

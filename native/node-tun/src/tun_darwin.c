@@ -17,9 +17,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-int tun_os_open(const char *name, int multi_queue, int *fd_out, char name_out[TUNP_NAME_MAX],
-                const char **syscall) {
+/* offload is ignored: utun has no segmentation offloads, so the device has no features. */
+int tun_os_open(const char *name, int multi_queue, int offload, int *fd_out, char name_out[TUNP_NAME_MAX],
+                int *features, const char **syscall) {
   unsigned unit = 0; /* 0: the kernel picks utunN */
+  (void)offload;
+  *features = 0;
   if (multi_queue) {
     *syscall = "open";
     return ENOTSUP;
@@ -75,7 +78,8 @@ fail:;
   return err;
 }
 
-int tun_os_adopt(int fd, char name_out[TUNP_NAME_MAX], const char **syscall) {
+int tun_os_adopt(int fd, char name_out[TUNP_NAME_MAX], int *features, const char **syscall) {
+  *features = 0;
   /* A utun control socket answers UTUN_OPT_IFNAME; anything else fails. */
   char ifname[TUNP_NAME_MAX];
   socklen_t len = sizeof ifname;
@@ -107,6 +111,23 @@ long tun_os_read(int fd, uint8_t *dst, size_t cap) {
   if (n < 0) return errno == EWOULDBLOCK ? -(long)EAGAIN : -(long)errno;
   if (msg.msg_flags & MSG_TRUNC) return (long)cap + 1;
   return n < 4 ? 0 : (long)n - 4;
+}
+
+int tun_os_writev(int fd, const tunp_iov *iov, int n) {
+  struct iovec v[71];
+  if (n < 1 || n > 70) return EINVAL;
+  uint32_t family = htonl(iov[0].len > 0 && (iov[0].base[0] >> 4) == 6 ? AF_INET6 : AF_INET);
+  v[0].iov_base = &family;
+  v[0].iov_len = 4;
+  for (int i = 0; i < n; i++) {
+    v[i + 1].iov_base = (void *)iov[i].base;
+    v[i + 1].iov_len = iov[i].len;
+  }
+  ssize_t r;
+  do r = writev(fd, v, n + 1);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return errno == EWOULDBLOCK ? EAGAIN : errno;
+  return 0;
 }
 
 int tun_os_write(int fd, const uint8_t *src, size_t len) {

@@ -10,18 +10,19 @@ struct tunp {
   int fd;
   uv_loop_t *loop;
   uv_poll_t *poll; /* allocated on first watch; freed in its close callback */
+  int features;
   tunp_ready_cb cb;
   void *arg;
   char name[TUNP_NAME_MAX];
 };
 
-int tunp_open(uv_loop_t *loop, const char *name, int multi_queue, tunp_t **out, const char **syscall) {
+int tunp_open(uv_loop_t *loop, const char *name, int multi_queue, int offload, tunp_t **out, const char **syscall) {
   tunp_t *t = calloc(1, sizeof *t);
   if (t == NULL) {
     *syscall = "malloc";
     return ENOMEM;
   }
-  int err = tun_os_open(name, multi_queue, &t->fd, t->name, syscall);
+  int err = tun_os_open(name, multi_queue, offload, &t->fd, t->name, &t->features, syscall);
   if (err != 0) {
     free(t);
     return err;
@@ -37,7 +38,7 @@ int tunp_adopt(uv_loop_t *loop, int fd, tunp_t **out, const char **syscall) {
     *syscall = "malloc";
     return ENOMEM;
   }
-  int err = tun_os_adopt(fd, t->name, syscall);
+  int err = tun_os_adopt(fd, t->name, &t->features, syscall);
   if (err != 0) {
     free(t);
     return err;
@@ -52,9 +53,13 @@ const char *tunp_name(const tunp_t *t) { return t->name; }
 
 int tunp_fd(const tunp_t *t) { return t->fd; }
 
+int tunp_features(const tunp_t *t) { return t->features; }
+
 long tunp_read(tunp_t *t, uint8_t *dst, size_t cap) { return tun_os_read(t->fd, dst, cap); }
 
 int tunp_write(tunp_t *t, const uint8_t *src, size_t len) { return tun_os_write(t->fd, src, len); }
+
+int tunp_writev(tunp_t *t, const tunp_iov *iov, int n) { return tun_os_writev(t->fd, iov, n); }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
   tunp_t *t = handle->data;

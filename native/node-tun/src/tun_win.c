@@ -132,8 +132,10 @@ int tunp_adopt(uv_loop_t *loop, int fd, tunp_t **out, const char **syscall) {
   return ENOTSUP;
 }
 
-int tunp_open(uv_loop_t *loop, const char *name, int multi_queue, tunp_t **out, const char **syscall) {
+/* offload is ignored: wintun moves plain IP packets (no segmentation offloads). */
+int tunp_open(uv_loop_t *loop, const char *name, int multi_queue, int offload, tunp_t **out, const char **syscall) {
   tunp_t *t = calloc(1, sizeof *t);
+  (void)offload;
   DWORD e;
   if (t == NULL) {
     *syscall = "malloc";
@@ -191,6 +193,11 @@ int tunp_fd(const tunp_t *t) {
   return -1;
 }
 
+int tunp_features(const tunp_t *t) {
+  (void)t;
+  return 0;
+}
+
 long tunp_read(tunp_t *t, uint8_t *dst, size_t cap) {
   DWORD size = 0;
   BYTE *p = t->receive_packet(t->session, &size);
@@ -208,6 +215,16 @@ int tunp_write(tunp_t *t, const uint8_t *src, size_t len) {
   BYTE *p = t->allocate_send_packet(t->session, (DWORD)len);
   if (p == NULL) return map_error(GetLastError());
   memcpy(p, src, len);
+  t->send_packet(t->session, p);
+  return 0;
+}
+
+int tunp_writev(tunp_t *t, const tunp_iov *iov, int n) {
+  size_t len = 0;
+  for (int i = 0; i < n; i++) len += iov[i].len;
+  BYTE *p = t->allocate_send_packet(t->session, (DWORD)len);
+  if (p == NULL) return map_error(GetLastError());
+  for (int i = 0, off = 0; i < n; off += (int)iov[i].len, i++) memcpy(p + off, iov[i].base, iov[i].len);
   t->send_packet(t->session, p);
   return 0;
 }
