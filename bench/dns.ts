@@ -6,7 +6,8 @@
  * Then the resource matcher's lookup time with 10 and with 10,000 resources: the lookup walks the
  * name's labels, so the ratio should stay close to 1.
  *
- * Last line: `dns resource_p50_us=<a> forwarded_p50_us=<b> matcher_10k_over_10=<r>`.
+ * Last line: `dns resource_p50_us=<a> forwarded_p50_us=<b> matcher_10k_over_10=<r>`; `run()` also
+ * returns the numbers (`DnsResult`) for `bench/report.ts`.
  */
 import * as dnsPacket from 'dns-packet';
 import { ResourceMatcher, type DnsResourceSpec } from '../src-engine/dns/matcher.js';
@@ -19,6 +20,14 @@ const WARMUP = 2_000;
 const UPSTREAM = '192.0.2.53:53';
 const MATCHER_ROUNDS = 11;
 const LOOKUPS_PER_ROUND = 50_000;
+
+export interface DnsResult {
+  queries: number;
+  /** µs from query bytes in to reply bytes out. */
+  resource: { p50Us: number; p99Us: number };
+  forwarded: { p50Us: number; p99Us: number };
+  matcher: { ns10: number; ns10k: number; ratio10kOver10: number };
+}
 
 function query(name: string, id: number): Uint8Array {
   return Uint8Array.from(
@@ -83,7 +92,7 @@ function timeMatcher(matcher: ResourceMatcher, probes: readonly string[]): numbe
   return rounds.sort((a, b) => a - b)[Math.floor(rounds.length / 2)]!;
 }
 
-export async function run(): Promise<void> {
+export async function run(): Promise<DnsResult> {
   const resolver = new StubResolver({
     resources: resources(1_000),
     upstreams: [UPSTREAM],
@@ -156,4 +165,10 @@ export async function run(): Promise<void> {
   console.log(
     `dns resource_p50_us=${fmt(percentile(local, 50))} forwarded_p50_us=${fmt(percentile(forwarded, 50))} matcher_10k_over_10=${ratio.toFixed(2)}`,
   );
+  return {
+    queries: QUERIES,
+    resource: { p50Us: percentile(local, 50), p99Us: percentile(local, 99) },
+    forwarded: { p50Us: percentile(forwarded, 50), p99Us: percentile(forwarded, 99) },
+    matcher: { ns10: ns10, ns10k: ns10k, ratio10kOver10: ratio },
+  };
 }

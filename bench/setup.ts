@@ -18,7 +18,8 @@
  * tunnel over the same path, measured in the same run (20 ms direct, 40 ms through the relay).
  * Paths: direct without NAT, direct through cone NATs on both sides (hole punching), and
  * relayed (symmetric NATs on both sides). Medians over several seeds. `BENCH_SETUP_TRACE=1`
- * prints every datagram and portal message of the first seed of each path.
+ * prints every datagram and portal message of the first seed of each path. `run()` also returns
+ * the numbers (`SetupResult`) for `bench/report.ts`.
  */
 import { buildIcmpEcho, isPacketError, parseIpAddress, parseIpPacket } from '../src-engine/packet/index.js';
 import { classifyDatagram } from '../src-engine/ice/stun/demux.js';
@@ -60,6 +61,22 @@ interface Sample {
   readonly rtt: number;
   readonly path: string;
   readonly pathRelayed: boolean;
+}
+
+/** One path's medians; phases and totals in path RTTs (NaN: the phase had no duration of its own). */
+export interface SetupPathResult {
+  name: string;
+  selectedPairs: string[];
+  rttMs: number;
+  setupMs: number;
+  setupRtts: number;
+  phasesRtts: { portal: number; ice: number; wireguard: number; firstPacket: number };
+}
+
+export interface SetupResult {
+  hopMs: number;
+  seeds: number;
+  paths: SetupPathResult[];
 }
 
 function ping(w: World, seq: number): Uint8Array {
@@ -243,9 +260,10 @@ function startTrace(w: World): () => void {
 
 // ---------------------------------------------------------------------------------------------
 
-export async function run(seeds = Number(process.env.BENCH_SETUP_SEEDS ?? SEEDS)): Promise<void> {
+export async function run(seeds = Number(process.env.BENCH_SETUP_SEEDS ?? SEEDS)): Promise<SetupResult> {
   const trace = process.env.BENCH_SETUP_TRACE === '1';
   const rows: string[][] = [];
+  const results: SetupPathResult[] = [];
   const ratios = new Map<string, number>();
   for (const kind of PATHS) {
     const samples: Sample[] = [];
@@ -268,6 +286,20 @@ export async function run(seeds = Number(process.env.BENCH_SETUP_SEEDS ?? SEEDS)
     // A phase whose milestones did not come in this order (say, a handshake before ICE selected
     // a pair) has no duration of its own: shown as '–'.
     const inRtts = (ms: number): string => (Number.isFinite(ms) && ms >= 0 ? (ms / rtt).toFixed(2) : '–');
+    const rtts = (ms: number): number => (Number.isFinite(ms) && ms >= 0 ? ms / rtt : NaN);
+    results.push({
+      name: kind.name,
+      selectedPairs: [...new Set(samples.map((s) => s.path))],
+      rttMs: rtt,
+      setupMs: med((s) => s.reply),
+      setupRtts: total,
+      phasesRtts: {
+        portal: rtts(phases.portal),
+        ice: rtts(phases.ice),
+        wireguard: rtts(phases.wireguard),
+        firstPacket: rtts(phases.packet),
+      },
+    });
     rows.push([
       kind.name,
       [...new Set(samples.map((s) => s.path))].join(','),
@@ -309,4 +341,5 @@ export async function run(seeds = Number(process.env.BENCH_SETUP_SEEDS ?? SEEDS)
   console.log(
     `setup direct_rtts=${ratios.get('direct')!.toFixed(2)} relayed_rtts=${ratios.get('relayed')!.toFixed(2)}`,
   );
+  return { hopMs: HOP_MS, seeds, paths: results };
 }

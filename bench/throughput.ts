@@ -1,15 +1,19 @@
 /**
  * Tunnel throughput (issue 3, deliverable 5): the same two-namespace topology per tunnel kind,
  * all measured in one run so that ratios are meaningful. Per kind and direction: iperf3 TCP with
- * 1 and 4 streams, tunnel CPU seconds (both ends) per GB moved, and ping RTT p50/p99 through the
- * tunnel. Measurements are interleaved across kinds (every kind's 1-stream forward run, then
+ * 1 and 4 streams, tunnel CPU seconds (both ends) per GB moved, ping RTT p50/p99 through the
+ * idle tunnel, and ping RTT under load: the same pings during a further 1-stream iperf3 run in
+ * that direction (a run of its own, so the pinging cannot touch the throughput and CPU columns;
+ * printed as a separate table). Measurements are interleaved across kinds (every kind's 1-stream forward run, then
  * every kind's 4-stream run, ...) so that load from elsewhere on the machine hits all kinds alike.
  *
  *   sudo npm run bench -- throughput
  *   BENCH_SECONDS=3 BENCH_KINDS=wireguard-go,openvpn npx tsx bench/index.ts throughput
  *
  * Environment: BENCH_SECONDS (iperf3 -t, default 10), BENCH_KINDS (comma list; default every
- * available kind), BENCH_PING_COUNT (default 500), BENCH_OURS_SCRIPT (see throughput/ours.ts).
+ * available kind), BENCH_PING_COUNT (idle ping, default 500; under load the ping count follows
+ * from BENCH_SECONDS), BENCH_OURS_SCRIPT (see throughput/ours.ts). `run()` also returns the
+ * numbers (`ThroughputResult`) for `bench/report.ts`.
  * Needs root (network namespaces). The last line is
  *   throughput ours/best-peer=<r> ours/wireguard-go=<r> ours/openvpn=<r>
  * where each ratio is ours ⇄ ours over the peer, single stream, forward direction.
@@ -17,6 +21,7 @@
 import { accessSync, constants } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { NetnsHarness, pidAlive, removeStale, type Netns } from '../e2e/system/netns.js';
 import type { Tunnel, TunnelKind } from './throughput/kind.js';
 import {
@@ -53,6 +58,60 @@ interface DirResult {
   one?: IperfResult;
   four?: IperfResult;
   ping?: PingResult;
+  /** The iperf3 run that carried the ping under load, and that ping. */
+  loadedRun?: IperfResult;
+  loadedPing?: PingResult;
+}
+
+/** Ping RTT percentiles and loss. */
+export interface PingSummary {
+  p50Ms: number;
+  p99Ms: number;
+  /** Share of echoes without a reply, 0..1. */
+  loss: number;
+  sent: number;
+}
+
+/** One kind, one direction; a field is missing when that measurement failed or did not run. */
+export interface DirSummary {
+  mbps1?: number;
+  mbps4?: number;
+  retransmits1?: number;
+  retransmits4?: number;
+  /** Tunnel CPU seconds (both ends) per GB received. */
+  cpuSPerGb1?: number;
+  cpuSPerGb4?: number;
+  /** Tunnel CPU seconds per wall second during the 1-stream run. */
+  cores1?: number;
+  /** Ping through the idle tunnel. */
+  ping?: PingSummary;
+  /** Ping during a 1-stream iperf3 run in this direction, from the sending side. */
+  pingLoaded?: PingSummary;
+  /** Mbit/s of the iperf3 run that carried the ping under load. */
+  mbpsDuringPing?: number;
+}
+
+export interface KindSummary {
+  name: string;
+  label: string;
+  fwd: DirSummary;
+  rev: DirSummary;
+  /** First line of the error, when the kind failed (some fields may still be there). */
+  error?: string;
+}
+
+export interface ThroughputResult {
+  seconds: number;
+  pingCount: number;
+  /** Pings sent under load per direction. */
+  loadedPingCount: number;
+  kinds: KindSummary[];
+  /** Kinds not measured, with the reason. */
+  skipped: string[];
+  /** The faster peer (wireguard-go or OpenVPN), 1 stream a→b. */
+  bestPeer?: string;
+  /** The last line's ratios (ours over the peer, 1 stream a→b); missing when not measurable. */
+  ratios: { oursBestPeer?: number; oursWireguardGo?: number; oursOpenvpn?: number };
 }
 
 interface Live {
@@ -159,6 +218,17 @@ function cpuPerGb(r: IperfResult | undefined): number | undefined {
   return r && r.bytes > 0 ? r.cpuSeconds / (r.bytes / 1e9) : undefined;
 }
 
+/**
+ * Pings sent under load: 80 a second (`-i 0.01` asks for 100, a loaded machine sends fewer) for
+ * the run less its first half second, so that the pings end before the transfer does.
+ */
+export function loadedPingCount(seconds: number): number {
+  return Math.max(10, Math.floor((seconds - 0.5) * 80));
+}
+
+/** Half a second after the iperf3 client starts: past its connection set-up. */
+const LOADED_PING_DELAY_MS = 500;
+
 async function measureAll(
   harness: NetnsHarness,
   lives: Live[],
@@ -175,10 +245,11 @@ async function measureAll(
       await fail(live, err, harness);
     }
   }
-  const steps: { dir: Dir; what: 'one' | 'four' | 'ping' }[] = DIRS.flatMap((dir) => [
+  const steps: { dir: Dir; what: 'one' | 'four' | 'ping' | 'loaded' }[] = DIRS.flatMap((dir) => [
     { dir, what: 'one' as const },
     { dir, what: 'four' as const },
     { dir, what: 'ping' as const },
+    { dir, what: 'loaded' as const },
   ]);
   for (const { dir, what } of steps) {
     for (const live of lives) {
@@ -193,6 +264,28 @@ async function measureAll(
           live.results[dir].ping = p;
           console.log(
             `${tag} ping: p50 ${fmt(p.p50, 3)} ms, p99 ${fmt(p.p99, 3)} ms, ${p.rtts.length}/${p.sent}`,
+          );
+        } else if (what === 'loaded') {
+          // From the sending side, as the idle ping: the echo requests queue behind the bulk data.
+          const [from, to] = reverse ? [live.b, tunnel.innerA] : [live.a, tunnel.innerB];
+          let pinging: Promise<PingResult> | undefined;
+          const r = await iperf(live.a, live.b, tunnel.innerB, {
+            seconds,
+            streams: 1,
+            reverse,
+            pids: tunnel.pids,
+            onStart: () => {
+              pinging = delay(LOADED_PING_DELAY_MS).then(() => ping(from, to, loadedPingCount(seconds)));
+              // Awaited below; a rejection before then must not count as unhandled.
+              pinging.catch(() => undefined);
+            },
+          });
+          const p = await pinging!;
+          live.results[dir].loadedRun = r;
+          live.results[dir].loadedPing = p;
+          console.log(
+            `${tag} ping under load (1 stream, ${fmt(r.mbps, 0)} Mbit/s): p50 ${fmt(p.p50, 3)} ms,` +
+              ` p99 ${fmt(p.p99, 3)} ms, ${p.rtts.length}/${p.sent}`,
           );
         } else {
           const streams = what === 'one' ? 1 : 4;
@@ -223,7 +316,11 @@ function ratio(x: number | undefined, y: number | undefined): string {
   return x === undefined || y === undefined || !(y > 0) ? 'n/a' : (x / y).toFixed(2);
 }
 
-function report(lives: Live[], skipped: string[]): void {
+function lossOf(p: PingResult): number {
+  return (p.sent - p.rtts.length) / p.sent;
+}
+
+function report(lives: Live[], skipped: string[]): ThroughputResult['ratios'] & { bestPeer?: string } {
   console.log('\nthroughput per tunnel kind (a→b: iperf3 client in a sends; b→a: -R, server sends;');
   console.log(
     'CPU = both tunnel ends, s per GB received; cores = CPU s / wall s; ping from the sender side)',
@@ -268,6 +365,27 @@ function report(lives: Live[], skipped: string[]): void {
     if (live.error) console.log(`FAILED ${live.kind.name}: ${firstLine(live.error)}`);
   }
 
+  console.log(
+    '\nping under load (during an iperf3 1-stream run in the same direction, from the sending side;' +
+      ' Mbit/s = that run)',
+  );
+  printTable(
+    ['kind', 'dir', 'Mbit/s', 'ping p50 ms', 'ping p99 ms', 'loss'],
+    lives.flatMap((live) =>
+      DIRS.map((dir) => {
+        const { loadedRun: r, loadedPing: p } = live.results[dir];
+        return [
+          live.kind.label,
+          DIR_LABEL[dir],
+          fmt(r?.mbps, 0),
+          fmt(p?.p50, 3),
+          fmt(p?.p99, 3),
+          p ? `${(lossOf(p) * 100).toFixed(1)}%` : 'n/a',
+        ];
+      }),
+    ),
+  );
+
   const byName = new Map(lives.map((l) => [l.kind.name, l]));
   const fwdOne = (name: string): number | undefined => byName.get(name)?.results.fwd.one?.mbps;
   const peers = PEERS.filter((p) => fwdOne(p) !== undefined);
@@ -304,11 +422,42 @@ function report(lives: Live[], skipped: string[]): void {
     `throughput ours/best-peer=${ratio(ours, best && fwdOne(best))}` +
       ` ours/wireguard-go=${ratio(ours, fwdOne('wireguard-go'))} ours/openvpn=${ratio(ours, fwdOne('openvpn'))}`,
   );
+  const num = (x: number | undefined, y: number | undefined): number | undefined =>
+    x === undefined || y === undefined || !(y > 0) ? undefined : x / y;
+  return {
+    bestPeer: best,
+    oursBestPeer: num(ours, best && fwdOne(best)),
+    oursWireguardGo: num(ours, fwdOne('wireguard-go')),
+    oursOpenvpn: num(ours, fwdOne('openvpn')),
+  };
+}
+
+function finite(x: number | undefined): number | undefined {
+  return x !== undefined && Number.isFinite(x) ? x : undefined;
+}
+
+function pingSummary(p: PingResult | undefined): PingSummary | undefined {
+  return p && { p50Ms: p.p50, p99Ms: p.p99, loss: lossOf(p), sent: p.sent };
+}
+
+function dirSummary(r: DirResult): DirSummary {
+  return {
+    mbps1: finite(r.one?.mbps),
+    mbps4: finite(r.four?.mbps),
+    retransmits1: r.one?.retransmits,
+    retransmits4: r.four?.retransmits,
+    cpuSPerGb1: finite(cpuPerGb(r.one)),
+    cpuSPerGb4: finite(cpuPerGb(r.four)),
+    cores1: finite(r.one ? r.one.cpuSeconds / r.one.wallSeconds : undefined),
+    ping: pingSummary(r.ping),
+    pingLoaded: pingSummary(r.loadedPing),
+    mbpsDuringPing: finite(r.loadedRun?.mbps),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
 
-export async function run(): Promise<void> {
+export async function run(): Promise<ThroughputResult> {
   const seconds = envNumber('BENCH_SECONDS', 10, false);
   const pingCount = envNumber('BENCH_PING_COUNT', 500, true);
   const { kinds, skipped } = selectKinds();
@@ -337,5 +486,20 @@ export async function run(): Promise<void> {
   for (const live of lives)
     if (live.error) console.error(`\n${live.kind.name} failed:\n${live.error.message}`);
   if (lives.some((l) => l.error)) process.exitCode = 1;
-  report(lives, skipped);
+  const { bestPeer, ...ratios } = report(lives, skipped);
+  return {
+    seconds,
+    pingCount,
+    loadedPingCount: loadedPingCount(seconds),
+    kinds: lives.map((l) => ({
+      name: l.kind.name,
+      label: l.kind.label,
+      fwd: dirSummary(l.results.fwd),
+      rev: dirSummary(l.results.rev),
+      ...(l.error ? { error: firstLine(l.error) } : {}),
+    })),
+    skipped,
+    bestPeer,
+    ratios,
+  };
 }

@@ -125,7 +125,17 @@ export async function iperf(
   client: Netns,
   server: Netns,
   serverIp: string,
-  options: { seconds: number; streams: number; reverse: boolean; pids: readonly number[] },
+  options: {
+    seconds: number;
+    streams: number;
+    reverse: boolean;
+    pids: readonly number[];
+    /**
+     * Called just before the iperf3 client starts (the server is already listening), so that a
+     * measurement such as ping under load starts with the transfer rather than before it.
+     */
+    onStart?: () => void;
+  },
 ): Promise<IperfResult> {
   const srv = server.spawn('iperf3', ['-s', '-1', '-B', serverIp, '-p', String(IPERF_PORT)], {
     label: `[${server.name}] iperf3 -s`,
@@ -137,6 +147,7 @@ export async function iperf(
     if (options.reverse) args.push('-R');
     const cpu0 = cpuSeconds(options.pids);
     const t0 = performance.now();
+    options.onStart?.();
     const res = await client.exec('iperf3', args, {
       timeoutMs: options.seconds * 1000 + 30_000,
       allowFailure: true,
