@@ -41,6 +41,8 @@ export interface SystemOptions {
   readonly clientDnsControl?: 'off' | 'resolv-conf';
   /** More client flags (e.g. --internet-resource). */
   readonly clientArgs?: readonly string[];
+  /** More environment of the client process (e.g. NODE_OPTIONS for the memory benchmark). */
+  readonly clientEnv?: Readonly<Record<string, string>>;
   /** The portal's deep-link prefix for the desktop app's sign-in (`<scheme>://`). */
   readonly clientHandler?: string;
   /** How long the client's token lives (`mint-token --ttl`, e.g. `20s`); default the portal's. */
@@ -192,7 +194,7 @@ dns:
         '--log-level',
         'debug',
       ],
-      {},
+      { ...this.options.clientEnv },
       { cwd: REPO },
     );
     await this.waitForStatus(

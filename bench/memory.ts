@@ -1,0 +1,275 @@
+/**
+ * Engine memory (issue 13): the real headless client (`src-client/cli.ts`, the engine as the
+ * desktop app runs it, without Electron) on the connectivity topology of the system tests — dev
+ * portal, coturn, one gateway behind a cone NAT, the client behind another — in network
+ * namespaces. Measured three times in one run:
+ *
+ *   idle       signed in, the two resources of the base config, no connection
+ *   resources  1,000 more CIDR resources pushed by the portal (config reload), routes applied
+ *   loaded     … and 100 concurrent TCP downloads through the gateway (curl, rate-limited so
+ *              that all of them are open while the memory is read)
+ *
+ * as in the reliability scenario "1,000 resources and 100 concurrent connections on one client".
+ * Each time: `process.memoryUsage()` of the client after two full GCs, read through the Node
+ * inspector (`bench/memory/inspect.ts`), so RSS and V8 heap come from the same moment and the
+ * client needs no code for it.
+ *
+ * Why the real client and not the simulation: the simulation runs portal, gateways and client in
+ * one process, so its heap cannot be split by owner; here the process is the client alone.
+ * What the figures include: the client runs from source under tsx (as `npm run client`), so RSS
+ * holds Node itself, tsx's loader thread and the compiled sources. The reference row is a Node
+ * process started the same way (tsx, inspector) that runs nothing: subtract it for the engine's
+ * own share. Heap is the main isolate's (the headless client has no worker threads).
+ *
+ * Needs root. Last line: `memory idle_rss_mib=<a> idle_heap_mib=<b> loaded_rss_mib=<c>
+ * loaded_heap_mib=<d> reference_rss_mib=<e>`. `run()` returns the numbers (`MemoryResult`).
+ */
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { removeStale } from '../e2e/system/netns.js';
+import { buildTopology, type ConnectivityTopology } from '../e2e/system/connectivity/topology.js';
+import { RESOURCE_IP, System } from '../e2e/system/connectivity/system.js';
+import type { ClientStatus } from '../src-engine/client/client-runtime.js';
+import { printTable } from './table.js';
+
+const REPO = new URL('../', import.meta.url).pathname;
+const TSX_LOADER = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+const BASE = 'fzm';
+const CLIENT_INSPECT_PORT = 9229;
+const REFERENCE_INSPECT_PORT = 9230;
+const RESOURCES = 1_000;
+const CONNECTIONS = 100;
+/** Left alone before each reading, so that start-up and reload work has settled. */
+const SETTLE_MS = 5_000;
+/**
+ * Per download: 1 MiB at 32 KiB/s keeps each connection open ≈ 32 s. Starting 100 curls on two
+ * busy cores took up to ≈ 15 s in a trial run, and all of them must be open at the reading.
+ */
+const DOWNLOAD_BYTES = 1024 * 1024;
+const DOWNLOAD_RATE = '32k';
+
+/** Bytes → MiB. */
+const MIB = 1024 * 1024;
+
+export interface MemorySample {
+  rssMiB: number;
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
+  arrayBuffersMiB: number;
+}
+
+export interface MemoryPoint {
+  name: 'idle' | 'resources' | 'loaded';
+  label: string;
+  /** Resources in the client's status. */
+  resources: number;
+  /** Connections to gateways (WireGuard peers) in the client's status. */
+  gatewayConnections: number;
+  /** Established TCP connections of the client host to the resource (the downloads). */
+  tcpConnections: number;
+  memory: MemorySample;
+}
+
+export interface MemoryResult {
+  method: string;
+  /** Node + tsx + inspector, running nothing, started as the client is. */
+  reference: MemorySample;
+  points: MemoryPoint[];
+}
+
+/** Reads `process.memoryUsage()` JSON (as `bench/memory/inspect.ts` prints it) into MiB. */
+export function parseMemoryUsage(text: string): MemorySample {
+  const line = text.trim().split('\n').pop() ?? '';
+  const m = JSON.parse(line) as Partial<Record<keyof NodeJS.MemoryUsage, number>>;
+  const mib = (key: keyof NodeJS.MemoryUsage): number => {
+    const v = m[key];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`memoryUsage has no ${key}: ${line}`);
+    return v / MIB;
+  };
+  return {
+    rssMiB: mib('rss'),
+    heapUsedMiB: mib('heapUsed'),
+    heapTotalMiB: mib('heapTotal'),
+    externalMiB: mib('external'),
+    arrayBuffersMiB: mib('arrayBuffers'),
+  };
+}
+
+async function readMemory(topo: ConnectivityTopology, port: number): Promise<MemorySample> {
+  const res = await topo.client.exec(
+    process.execPath,
+    ['--import', TSX_LOADER, join(REPO, 'bench/memory/inspect.ts'), String(port)],
+    { timeoutMs: 30_000, cwd: REPO },
+  );
+  return parseMemoryUsage(res.stdout);
+}
+
+async function establishedTo(topo: ConnectivityTopology, ip: string): Promise<number> {
+  const res = await topo.client.exec('ss', ['-Htn', 'state', 'established', 'dst', ip], {
+    allowFailure: true,
+  });
+  return res.stdout.split('\n').filter((line) => line.trim() !== '').length;
+}
+
+async function point(
+  topo: ConnectivityTopology,
+  system: System,
+  name: MemoryPoint['name'],
+  label: string,
+): Promise<MemoryPoint> {
+  const status: ClientStatus = await system.status();
+  const memory = await readMemory(topo, CLIENT_INSPECT_PORT);
+  const tcpConnections = await establishedTo(topo, RESOURCE_IP);
+  const p: MemoryPoint = {
+    name,
+    label,
+    resources: status.resources.length,
+    gatewayConnections: status.connections.length,
+    tcpConnections,
+    memory,
+  };
+  console.log(
+    `  ${label}: RSS ${memory.rssMiB.toFixed(1)} MiB, heap used ${memory.heapUsedMiB.toFixed(1)} MiB` +
+      ` (${p.resources} resources, ${p.gatewayConnections} gateway connection(s), ${tcpConnections} TCP)`,
+  );
+  return p;
+}
+
+async function reachable(topo: ConnectivityTopology, ip: string, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    if ((await topo.ping(ip, { count: 1, waitS: 1 })).received > 0) return;
+  }
+  throw new Error(`${ip} did not answer through the tunnel within ${withinMs} ms`);
+}
+
+export async function run(): Promise<MemoryResult> {
+  if (process.getuid?.() !== 0) {
+    throw new Error('the memory benchmark needs root (it builds network namespaces); run it with sudo');
+  }
+  await removeStale({ base: BASE });
+  const topo = await buildTopology({
+    base: BASE,
+    ipv6: false,
+    gateways: 1,
+    clientNat: 'cone',
+    siteNat: 'cone',
+  });
+  try {
+    // Filled in later: the portal re-reads its config when it changes.
+    const resources: string[] = [];
+    const policies: string[] = [];
+    const system = new System(topo, {
+      resources,
+      policies,
+      clientEnv: { NODE_OPTIONS: `--inspect=127.0.0.1:${CLIENT_INSPECT_PORT}` },
+    });
+    await system.start(1);
+    const reference = topo.spawnTsx('client', join(REPO, 'bench/memory/idle.ts'), [], {
+      NODE_OPTIONS: `--inspect=127.0.0.1:${REFERENCE_INSPECT_PORT}`,
+    });
+    await reference.waitForOutput(/READY/, 30_000);
+
+    console.log(`headless client in namespaces; readings after ${SETTLE_MS / 1000} s and two GCs`);
+    await delay(SETTLE_MS);
+    const referenceMemory = await readMemory(topo, REFERENCE_INSPECT_PORT);
+    console.log(
+      `  reference (Node + tsx + inspector, nothing loaded): RSS ${referenceMemory.rssMiB.toFixed(1)} MiB,` +
+        ` heap used ${referenceMemory.heapUsedMiB.toFixed(1)} MiB`,
+    );
+    const points = [await point(topo, system, 'idle', 'idle (signed in, 2 resources)')];
+
+    for (let i = 0; i < RESOURCES; i++) {
+      resources.push(`{ name: R${i}, type: cidr, address: 10.230.${i >> 8}.${i & 255}/32, site: HQ }`);
+      policies.push(`{ group: engineering, resource: R${i} }`);
+    }
+    await system.writeConfig();
+    const total = RESOURCES + 2;
+    await system.waitForStatus(
+      (s) => s.resources.length === total && (s.interface?.routes.length ?? 0) >= total,
+      120_000,
+      `the ${total} resources and their routes`,
+    );
+    await delay(SETTLE_MS);
+    points.push(await point(topo, system, 'resources', `${RESOURCES.toLocaleString('en')} resources`));
+
+    await reachable(topo, RESOURCE_IP, 30_000);
+    const downloads = Array.from({ length: CONNECTIONS }, () =>
+      topo.curl(`http://${RESOURCE_IP}/bytes?n=${DOWNLOAD_BYTES}`, {
+        timeoutMs: 120_000,
+        args: ['--limit-rate', DOWNLOAD_RATE],
+      }),
+    );
+    // Rejections are collected below, after the reading.
+    const settled = Promise.allSettled(downloads);
+    const started = Date.now();
+    while ((await establishedTo(topo, RESOURCE_IP)) < CONNECTIONS) {
+      if (Date.now() - started > 25_000) {
+        throw new Error(`fewer than ${CONNECTIONS} TCP connections after 25 s`);
+      }
+      await delay(250);
+    }
+    console.log(
+      `  ${CONNECTIONS} TCP connections open after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    await delay(1_000);
+    points.push(
+      await point(
+        topo,
+        system,
+        'loaded',
+        `${RESOURCES.toLocaleString('en')} resources + ${CONNECTIONS} TCP connections`,
+      ),
+    );
+    const results = await settled;
+    const complete = results.filter((r) => r.status === 'fulfilled' && r.value.bytes === DOWNLOAD_BYTES);
+    if (complete.length !== CONNECTIONS) {
+      throw new Error(`only ${complete.length} of ${CONNECTIONS} downloads completed`);
+    }
+
+    const mib = (x: number): string => x.toFixed(1);
+    console.log('\nclient engine memory (MiB; after two GCs; reference = Node + tsx + inspector alone)');
+    printTable(
+      ['state', 'RSS', 'RSS − ref', 'heap used', 'heap − ref', 'external', 'resources', 'TCP conns'],
+      [
+        [
+          'reference',
+          mib(referenceMemory.rssMiB),
+          '',
+          mib(referenceMemory.heapUsedMiB),
+          '',
+          mib(referenceMemory.externalMiB),
+          '',
+          '',
+        ],
+        ...points.map((p) => [
+          p.label,
+          mib(p.memory.rssMiB),
+          mib(p.memory.rssMiB - referenceMemory.rssMiB),
+          mib(p.memory.heapUsedMiB),
+          mib(p.memory.heapUsedMiB - referenceMemory.heapUsedMiB),
+          mib(p.memory.externalMiB),
+          String(p.resources),
+          String(p.tcpConnections),
+        ]),
+      ],
+    );
+    const idle = points[0]!.memory;
+    const loaded = points[2]!.memory;
+    console.log(
+      `memory idle_rss_mib=${mib(idle.rssMiB)} idle_heap_mib=${mib(idle.heapUsedMiB)}` +
+        ` loaded_rss_mib=${mib(loaded.rssMiB)} loaded_heap_mib=${mib(loaded.heapUsedMiB)}` +
+        ` reference_rss_mib=${mib(referenceMemory.rssMiB)}`,
+    );
+    return {
+      method:
+        'real headless client (src-client, run from source under tsx) in network namespaces with the dev portal,' +
+        ' coturn and one gateway; process.memoryUsage() after two GCs through the Node inspector',
+      reference: referenceMemory,
+      points,
+    };
+  } finally {
+    await topo.destroy();
+  }
+}
