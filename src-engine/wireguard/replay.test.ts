@@ -16,6 +16,15 @@ describe('ReplayWindow', () => {
     expect(fresh.accept(10_000 - REPLAY_WINDOW_SIZE)).toBe(false); // just outside
   });
 
+  it('a window that has accepted nothing (its ring not yet allocated) would accept any counter', () => {
+    const w = new ReplayWindow();
+    expect(w.wouldAccept(0)).toBe(true);
+    expect(w.wouldAccept(12_345)).toBe(true);
+    expect(w.accept(0)).toBe(true);
+    expect(w.wouldAccept(0)).toBe(false);
+    expect(w.accept(0)).toBe(false);
+  });
+
   it('holds at least 2,048 packets of reordering', () => {
     expect(REPLAY_WINDOW_SIZE).toBeGreaterThanOrEqual(2048);
     const w = new ReplayWindow();

@@ -315,4 +315,19 @@ describe.each(names)('%s: randomBytes', (name) => {
     expect(toHex(x)).not.toBe(toHex(y));
     expect(x.some((v) => v !== 0)).toBe(true);
   });
+
+  it('never repeats bytes across many draws of mixed sizes (sodium serves small ones from a pool)', () => {
+    const b = loadBackend(name);
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      for (const length of [32, 24, 7, 300, 2048]) {
+        const bytes = b.randomBytes(length);
+        expect(bytes.length).toBe(length);
+        // Any 7 bytes repeated by chance: 2^-56 per pair; a pool handing out bytes twice would.
+        const key = toHex(bytes.subarray(0, 7));
+        expect(seen.has(key)).toBe(false);
+        seen.add(key);
+      }
+    }
+  });
 });

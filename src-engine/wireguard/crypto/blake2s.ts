@@ -16,6 +16,9 @@ export const BLAKE2S_BLOCK_LENGTH = 64;
 /** Largest digest and key length in bytes (RFC 7693 §2.1: nn, kk ≤ 32). */
 export const BLAKE2S_MAX_LENGTH = 32;
 
+/** Whether typed arrays use little-endian order here, as BLAKE2's words do (every platform we ship). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /** RFC 7693 §2.6: the SHA-256 initial values. */
 const IV0 = 0x6a09e667 | 0;
 const IV1 = 0xbb67ae85 | 0;
@@ -66,9 +69,10 @@ export function newBlake2sState(): Blake2sState {
  */
 export class Blake2s {
   private readonly h = new Int32Array(8);
-  private readonly m = new Int32Array(16);
   /** The last, possibly full block: BLAKE2 compresses a block only once it knows whether it is the last. */
   private readonly buffer = new Uint8Array(BLAKE2S_BLOCK_LENGTH);
+  /** The buffer as the 16 little-endian message words of F (a byte-order-aware copy on big-endian hosts). */
+  private readonly words = LITTLE_ENDIAN ? new Int32Array(this.buffer.buffer) : new Int32Array(16);
   private filled = 0;
   /** Bytes compressed before the buffer (RFC 7693's t; < 2^53 here, far beyond any input). */
   private counter = 0;
@@ -103,28 +107,38 @@ export class Blake2s {
   }
 
   update(data: Uint8Array): this {
+    const buffer = this.buffer;
     const length = data.length;
     let offset = 0;
     while (offset < length) {
       if (this.filled === BLAKE2S_BLOCK_LENGTH) {
         // More input follows, so the buffered block is not the last one.
         this.counter += BLAKE2S_BLOCK_LENGTH;
-        this.compress(this.buffer, 0, false);
+        this.compress(false);
         this.filled = 0;
       }
-      if (this.filled === 0) {
-        // Whole blocks straight from the input, except the last one (it may be final).
-        while (length - offset > BLAKE2S_BLOCK_LENGTH) {
-          this.counter += BLAKE2S_BLOCK_LENGTH;
-          this.compress(data, offset, false);
-          offset += BLAKE2S_BLOCK_LENGTH;
-        }
-      }
+      // Inputs here are a few blocks at most: a byte loop beats creating subarray views for `set`.
       const take = Math.min(BLAKE2S_BLOCK_LENGTH - this.filled, length - offset);
-      for (let i = 0; i < take; i++) this.buffer[this.filled + i] = data[offset + i]!;
-      this.filled += take;
+      const filled = this.filled;
+      for (let i = 0; i < take; i++) buffer[filled + i] = data[offset + i]!;
+      this.filled = filled + take;
       offset += take;
     }
+    return this;
+  }
+
+  /**
+   * Starts an unkeyed BLAKE2s-256 whose first block is `key` (≤ 64 bytes) XOR `pad`, zero-padded:
+   * the inner or outer hash of HMAC (RFC 2104 §2), without building the padded key separately.
+   */
+  initHmac(key: Uint8Array, pad: number): this {
+    if (key.length > BLAKE2S_BLOCK_LENGTH)
+      throw new RangeError('HMAC key longer than a block: hash it first');
+    this.init(BLAKE2S_MAX_LENGTH);
+    const buffer = this.buffer;
+    for (let i = 0; i < key.length; i++) buffer[i] = key[i]! ^ pad;
+    buffer.fill(pad, key.length);
+    this.filled = BLAKE2S_BLOCK_LENGTH;
     return this;
   }
 
@@ -133,7 +147,7 @@ export class Blake2s {
     const buffer = this.buffer;
     this.counter += this.filled;
     buffer.fill(0, this.filled);
-    this.compress(buffer, 0, true);
+    this.compress(true);
     const h = this.h;
     for (let i = 0; i < this.outLength; i++) out[offset + i] = h[i >> 2]! >>> (8 * (i & 3));
   }
@@ -160,18 +174,19 @@ export class Blake2s {
   /** Wipes the state (it may hold key-derived values). */
   wipe(): void {
     this.h.fill(0);
-    this.m.fill(0);
     this.buffer.fill(0);
+    this.words.fill(0);
     this.filled = 0;
     this.counter = 0;
   }
 
-  /** The compression function F (RFC 7693 §3.2) over the 64 bytes of `block` at `offset`. */
-  private compress(block: Uint8Array, offset: number, last: boolean): void {
-    const m = this.m;
-    for (let i = 0; i < 16; i++) {
-      const o = offset + 4 * i;
-      m[i] = block[o]! | (block[o + 1]! << 8) | (block[o + 2]! << 16) | (block[o + 3]! << 24);
+  /** The compression function F (RFC 7693 §3.2) over the buffered block. */
+  private compress(last: boolean): void {
+    const m = this.words;
+    if (!LITTLE_ENDIAN) {
+      const b = this.buffer;
+      for (let i = 0; i < 16; i++)
+        m[i] = b[4 * i]! | (b[4 * i + 1]! << 8) | (b[4 * i + 2]! << 16) | (b[4 * i + 3]! << 24);
     }
     const h = this.h;
     let v0 = h[0]!;

@@ -44,7 +44,8 @@ export const nobleHashing: HashFunctions = { hash: nobleHash, hmac: nobleHmacPar
 
 // One hasher and scratch for the whole process: every call runs to completion before the next.
 const hasher = new Blake2s();
-const pad = new Uint8Array(BLAKE2S_BLOCK_LENGTH);
+const IPAD = 0x36;
+const OPAD = 0x5c;
 const inner = new Uint8Array(HASH_LENGTH);
 
 function hash(...parts: Uint8Array[]): Uint8Array {
@@ -59,16 +60,11 @@ function hash(...parts: Uint8Array[]): Uint8Array {
 function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
   // A key longer than a block is hashed first (RFC 2104 §2); WireGuard's are all 32 bytes.
   const k = key.length > BLAKE2S_BLOCK_LENGTH ? hash(key) : key;
-  pad.fill(0x36);
-  for (let i = 0; i < k.length; i++) pad[i]! ^= k[i]!;
-  hasher.init(HASH_LENGTH).update(pad);
+  hasher.initHmac(k, IPAD);
   for (let i = 0; i < parts.length; i++) hasher.update(parts[i]!);
   hasher.digestInto(inner);
-  pad.fill(0x5c);
-  for (let i = 0; i < k.length; i++) pad[i]! ^= k[i]!;
   const out = new Uint8Array(HASH_LENGTH);
-  hasher.init(HASH_LENGTH).update(pad).update(inner).digestInto(out);
-  pad.fill(0);
+  hasher.initHmac(k, OPAD).update(inner).digestInto(out);
   inner.fill(0);
   return out;
 }

@@ -117,6 +117,35 @@ function open(
   }
 }
 
+/** Bytes of randomness fetched from the kernel at once. */
+const RANDOM_POOL_SIZE = 1024;
+
+/**
+ * randombytes_buf makes one getrandom(2) system call per call (≈ 2 µs, and a chance for the
+ * scheduler to switch away on a busy machine); a handshake needs 32 bytes for its ephemeral key.
+ * Small requests are served from a pool filled by one call per 1 KiB; bytes handed out are
+ * wiped from the pool at once, so it never holds a key that is in use.
+ */
+function randomPool(sodium: SodiumNative): (length: number) => Uint8Array {
+  const pool = new Uint8Array(RANDOM_POOL_SIZE);
+  let position = RANDOM_POOL_SIZE;
+  return (length) => {
+    const bytes = new Uint8Array(length);
+    if (length > RANDOM_POOL_SIZE / 4) {
+      sodium.randombytes_buf(bytes);
+      return bytes;
+    }
+    if (position + length > RANDOM_POOL_SIZE) {
+      sodium.randombytes_buf(pool);
+      position = 0;
+    }
+    for (let i = 0; i < length; i++) bytes[i] = pool[position + i]!;
+    pool.fill(0, position, position + length);
+    position += length;
+    return bytes;
+  };
+}
+
 export function createSodiumBackend(): CryptoBackend {
   const sodium = loadSodium();
   const {
@@ -152,10 +181,6 @@ export function createSodiumBackend(): CryptoBackend {
       return isAllZero(secret) ? null : secret;
     },
     ...blake2sHashing,
-    randomBytes(length) {
-      const bytes = new Uint8Array(length);
-      sodium.randombytes_buf(bytes);
-      return bytes;
-    },
+    randomBytes: randomPool(sodium),
   };
 }
