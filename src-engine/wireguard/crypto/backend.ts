@@ -67,6 +67,12 @@ export interface CryptoBackend {
   hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array;
   /** Keyed BLAKE2s with a 16-byte output (WireGuard's MAC), over the concatenation of `parts`. */
   mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array;
+  /**
+   * The paper's KDF_n (§5.4; HKDF, RFC 5869, over HMAC-BLAKE2s): τ0 = HMAC(key, input),
+   * τ1 = HMAC(τ0, 0x1), τi = HMAC(τ0, τi−1 ‖ i); returns τ1…τn, n = `count` (1–3), 32 bytes each.
+   * A backend may reuse τ0's HMAC pads across the n outputs; the result equals the HMAC chain.
+   */
+  kdf(key: Uint8Array, input: Uint8Array, count: 1 | 2 | 3): Uint8Array[];
 
   /** Cryptographically secure random bytes. */
   randomBytes(length: number): Uint8Array;

@@ -251,6 +251,29 @@ describe('BLAKE2s functions across backends', () => {
     maxLength: 5,
   });
 
+  it('kdf equals the HMAC chain of the paper (τ0 = HMAC(key, input), τi = HMAC(τ0, τi−1 ‖ i))', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 80 }),
+        fc.uint8Array({ maxLength: 100 }),
+        fc.constantFrom(1 as const, 2 as const, 3 as const),
+        (key, input, count) => {
+          const t0 = nobleHmac(blake2s, key, input);
+          const expected: string[] = [];
+          let previous = new Uint8Array(0);
+          for (let i = 1; i <= count; i++) {
+            const message = new Uint8Array(previous.length + 1);
+            message.set(previous);
+            message[previous.length] = i;
+            previous = nobleHmac(blake2s, t0, message);
+            expected.push(toHex(previous));
+          }
+          for (const b of backends) expect(b.kdf(key, input, count).map(toHex), b.name).toEqual(expected);
+        },
+      ),
+    );
+  });
+
   it('hash, hmac and mac agree with noble and treat parts as one concatenated message', () => {
     fc.assert(
       fc.property(

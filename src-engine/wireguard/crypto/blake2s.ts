@@ -53,6 +53,13 @@ export interface Blake2sState {
   outLength: number;
 }
 
+export function wipeBlake2sState(state: Blake2sState): void {
+  state.h.fill(0);
+  state.buffer.fill(0);
+  state.filled = 0;
+  state.counter = 0;
+}
+
 export function newBlake2sState(): Blake2sState {
   return {
     h: new Int32Array(8),
@@ -139,6 +146,20 @@ export class Blake2s {
     for (let i = 0; i < key.length; i++) buffer[i] = key[i]! ^ pad;
     buffer.fill(pad, key.length);
     this.filled = BLAKE2S_BLOCK_LENGTH;
+    return this;
+  }
+
+  /**
+   * Compresses a full buffered block now, which `update` would only do once more input arrives:
+   * the caller promises that more input follows (the block is not the last), so a state saved
+   * afterwards has the block's work done once for all its continuations.
+   */
+  commitBlock(): this {
+    if (this.filled === BLAKE2S_BLOCK_LENGTH) {
+      this.counter += BLAKE2S_BLOCK_LENGTH;
+      this.compress(false);
+      this.filled = 0;
+    }
     return this;
   }
 
