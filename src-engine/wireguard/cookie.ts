@@ -22,9 +22,11 @@ import { equalBytes } from './noise.js';
 const mac1Offset = (msg: Uint8Array): number => msg.length - 2 * MAC_SIZE;
 const mac2Offset = (msg: Uint8Array): number => msg.length - MAC_SIZE;
 
+const encoder = new TextEncoder();
+
 /** A source address as bytes for the cookie: any stable encoding works, only we verify it. */
 export function sourceBytes(address: string, port: number): Uint8Array {
-  return new TextEncoder().encode(`${address}|${port}`);
+  return encoder.encode(`${address}|${port}`);
 }
 
 /** Responder side: validates MACs of incoming handshakes and mints cookie replies. */
