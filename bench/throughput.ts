@@ -33,7 +33,7 @@ import {
   type PingResult,
 } from './throughput/measure.js';
 import { openvpnKind } from './throughput/openvpn.js';
-import { oursKind, oursNobleKind, oursWgKind } from './throughput/ours.js';
+import { oursKind, oursNobleKind, oursPlainKind, oursWgKind } from './throughput/ours.js';
 import { wireguardGoKind } from './throughput/wireguard-go.js';
 import { printTable } from './table.js';
 
@@ -42,11 +42,12 @@ export const KINDS: readonly TunnelKind[] = [
   wireguardGoKind,
   openvpnKind,
   oursKind,
+  oursPlainKind,
   oursWgKind,
   oursNobleKind,
 ];
 const PEERS = ['wireguard-go', 'openvpn'] as const;
-const SUBJECTS = ['ours', 'ours-wg', 'ours-noble'] as const;
+const SUBJECTS = ['ours', 'ours-plain', 'ours-wg', 'ours-noble'] as const;
 const UNDERLAY: [string, string] = ['10.99.0.1', '10.99.0.2'];
 const BASE = 'fzb';
 

@@ -128,12 +128,19 @@ export function splitEndpoint(endpoint: string): { address: string; port: number
 }
 
 /** Starts our tunnel in `ns` and waits for `READY`. */
-export async function startOurs(ns: Netns, config: OursTunnelConfig): Promise<NsProcess> {
+export async function startOurs(
+  ns: Netns,
+  config: OursTunnelConfig,
+  env: Record<string, string> = {},
+): Promise<NsProcess> {
   const program = oursProgram();
   if (!program) throw new Error(unregistered);
   const json = JSON.stringify(program.mapConfig ? program.mapConfig(config) : config);
   const args = [...(program.nodeArgs ?? []), '--import', TSX, program.script, json];
-  const proc = ns.spawn(process.execPath, args, { env: program.env, label: `[${ns.name}] ours` });
+  const proc = ns.spawn(process.execPath, args, {
+    env: { ...program.env, ...env },
+    label: `[${ns.name}] ours`,
+  });
   // `READY` alone or followed by details (`READY {"interfaceName":…}`).
   await proc.waitForOutput(/^READY\b/m, program.readyTimeoutMs ?? 30_000, 'stdout');
   return proc;
@@ -159,15 +166,46 @@ function oursConfig(
   };
 }
 
-function tunnel(pids: number[], stop: () => Promise<void>[]): Tunnel {
+function tunnel(
+  pids: number[],
+  stop: () => Promise<void>[],
+  ours: { side: string; proc: NsProcess }[] = [],
+): Tunnel {
   return {
     innerA: INNER_A,
     innerB: INNER_B,
     pids,
     teardown: async () => {
       await Promise.all(stop());
+      for (const { side, proc } of ours) console.log(dropsLine(side, proc.output));
     },
   };
+}
+
+/**
+ * Every place our tunnel can lose a packet, from the STATS line it prints at exit: the kernel's
+ * TUN queue towards us and its stack after our writes, the UDP socket's receive buffer, sends the
+ * kernel refused, and the data path's own drops (socket stayed full, TUN write refused, no peer).
+ */
+export function dropsLine(side: string, output: string): string {
+  const line = output.split('\n').findLast((l) => l.startsWith('STATS '));
+  if (!line) return `drops ours (${side}): no STATS line`;
+  const s = JSON.parse(line.slice(6)) as {
+    tun: Record<string, number>;
+    udp: Record<string, number>;
+    device: Record<string, number>;
+  };
+  const fields: [string, number | undefined][] = [
+    ['tun-queue', s.tun.kernelQueueDrops],
+    ['tun-stack', s.tun.kernelWriteDrops],
+    ['tun-invalid', s.tun.droppedInvalid],
+    ['udp-receive-buffer', s.udp.receiveDrops],
+    ['udp-send-refused', s.udp.sendErrors],
+    ['udp-truncated', s.udp.truncated],
+    ...Object.entries(s.device).filter(([k]) => /drop/i.test(k)),
+  ];
+  const offload = `tun-super-reads=${s.tun.superReads ?? 0} tun-coalesced-writes=${s.tun.coalescedWrites ?? 0}`;
+  return `drops ours (${side}): ${fields.map(([k, v]) => `${k}=${v ?? 'n/a'}`).join(' ')}; ${offload}`;
 }
 
 const unavailable = (): string | undefined => (oursProgram() ? undefined : unregistered);
@@ -185,7 +223,32 @@ export const oursKind: TunnelKind = {
       startOurs(a, oursConfig({ privateKey: ka.privateKey, peerPublicKey: kb.publicKey }, sideA, sideB)),
       startOurs(b, oursConfig({ privateKey: kb.privateKey, peerPublicKey: ka.publicKey }, sideB, sideA)),
     ]);
-    return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)]);
+    return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)], [
+      { side: 'a', proc: pa },
+      { side: 'b', proc: pb },
+    ]);
+  },
+};
+
+/** Ours ⇄ ours without TUN offloads (FZ_TUN_OFFLOAD=0): what offloads are worth, in the same run. */
+export const oursPlainKind: TunnelKind = {
+  name: 'ours-plain',
+  label: 'ours ⇄ ours (no TUN offloads)',
+  requires: ['wg'],
+  unavailable,
+  async setup({ harness, a, b, underlayA, underlayB }) {
+    const [ka, kb] = [await genKeyPair(), await genKeyPair()];
+    const sideA = { underlay: underlayA, inner: INNER_A };
+    const sideB = { underlay: underlayB, inner: INNER_B };
+    const off = { FZ_TUN_OFFLOAD: '0' };
+    const [pa, pb] = await Promise.all([
+      startOurs(a, oursConfig({ privateKey: ka.privateKey, peerPublicKey: kb.publicKey }, sideA, sideB), off),
+      startOurs(b, oursConfig({ privateKey: kb.privateKey, peerPublicKey: ka.publicKey }, sideB, sideA), off),
+    ]);
+    return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)], [
+      { side: 'a', proc: pa },
+      { side: 'b', proc: pb },
+    ]);
   },
 };
 

@@ -139,6 +139,9 @@ export interface UdpStats {
   gsoSends: number;
   /** Coalesced (UDP GRO) receives, each split into several slots. */
   groReceives: number;
+  /** Datagrams the kernel dropped before we read them: receive buffer full (or a bad UDP
+   * checksum). Linux (SO_MEMINFO), read when asked; 0 elsewhere. */
+  receiveDrops: number;
 }
 
 export interface UdpBindOptions {

@@ -46,6 +46,9 @@ export class NativeUdpTransport implements UdpTransport {
       receivedDatagrams: s.receivedDatagrams,
       sentDatagrams: s.sentDatagrams,
       sendBackpressure: s.eagainSends,
+      receiveDrops: s.receiveDrops,
+      sendErrors: s.sendErrors,
+      truncated: s.truncated,
     };
   }
 

@@ -5,6 +5,12 @@ export interface UdpTransportStats {
   sentDatagrams: number;
   /** Datagrams the kernel could not take at once (the data path waited for writability). */
   sendBackpressure: number;
+  /** Datagrams the kernel dropped before we read them (receive buffer full), where it tells. */
+  receiveDrops?: number;
+  /** Datagrams the kernel refused to send (dropped). */
+  sendErrors?: number;
+  /** Received datagrams too big for a slot (dropped). */
+  truncated?: number;
 }
 
 /**

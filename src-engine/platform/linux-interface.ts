@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { ENGINE_FWMARK } from './fwmark.js';
 import { type IpRunner, LinuxPolicyRouting } from './linux-policy-routing.js';
+import { TUN_TXQUEUELEN } from '../tun/linux-config.js';
 
 const run = promisify(execFile);
 
@@ -40,7 +41,16 @@ export class LinuxInterface {
 
   async apply(state: LinuxInterfaceState): Promise<void> {
     if (!this.up) {
-      await this.ip(['link', 'set', 'dev', this.name, 'mtu', String(state.mtu)]);
+      await this.ip([
+        'link',
+        'set',
+        'dev',
+        this.name,
+        'mtu',
+        String(state.mtu),
+        'txqueuelen',
+        String(TUN_TXQUEUELEN),
+      ]);
       // No IPv6 link-local on the tunnel: nothing but the portal's addresses lives there.
       await this.ip(['link', 'set', 'dev', this.name, 'addrgenmode', 'none']).catch(() => undefined);
       await this.ip(['link', 'set', 'dev', this.name, 'up']);

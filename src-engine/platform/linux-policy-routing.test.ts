@@ -237,7 +237,7 @@ describe('LinuxInterface', () => {
       mtu: 1280,
     });
     expect(ip.calls.slice(0, 5)).toEqual([
-      'link set dev tun-fz mtu 1280',
+      'link set dev tun-fz mtu 1280 txqueuelen 2000',
       'link set dev tun-fz addrgenmode none',
       'link set dev tun-fz up',
       '-4 addr replace 100.64.0.2/32 dev tun-fz',

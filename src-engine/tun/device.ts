@@ -16,6 +16,10 @@ export interface TunDeviceStats {
   superReads?: number;
   /** Offloads: writes that carried several packets as one TCP segment. */
   coalescedWrites?: number;
+  /** Packets the kernel dropped on the way to us because the device's queue was full. */
+  kernelQueueDrops?: number;
+  /** Packets we wrote that the kernel's stack dropped. */
+  kernelWriteDrops?: number;
 }
 
 /**

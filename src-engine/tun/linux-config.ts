@@ -3,6 +3,15 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/**
+ * The TUN's queue towards us, in packets (the kernel's default is 500). Without offloads a TCP
+ * burst of one 64 KiB window is about 45 packets per flow, and bursts from several flows and
+ * both directions overflowed 500 while the engine sealed the previous batch: the bench counted
+ * thousands of drops per run (`drops ours … tun-queue=`), each one a TCP retransmission. With
+ * offloads the queue holds 64 KiB segments and never filled. Set with FZ_TUN_TXQUEUELEN.
+ */
+export const TUN_TXQUEUELEN = Number(process.env.FZ_TUN_TXQUEUELEN) || 2000;
+
 export interface InterfaceConfig {
   /** Addresses with prefix, e.g. ['100.64.0.2/32', 'fd00:2021:1111::2/128']. */
   readonly addresses: readonly string[];
@@ -26,7 +35,7 @@ export async function configureLinuxInterface(name: string, config: InterfaceCon
       throw new Error(`ip ${args.join(' ')} failed: ${stderr || (err as Error).message}`, { cause: err });
     }
   };
-  await ip('link', 'set', 'dev', name, 'mtu', String(config.mtu));
+  await ip('link', 'set', 'dev', name, 'mtu', String(config.mtu), 'txqueuelen', String(TUN_TXQUEUELEN));
   for (const address of config.addresses) {
     const v6 = address.includes(':');
     await ip(...(v6 ? ['-6'] : []), 'addr', 'add', address, 'dev', name, ...(v6 ? ['nodad'] : []));

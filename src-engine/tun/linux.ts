@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { TunDevice as NativeTun } from 'node-tun';
 import { createBatch, type PacketBatch } from './batch.js';
 import { isPlausibleIpPacket, TUN_MTU, type TunDevice, type TunDeviceStats } from './device.js';
@@ -65,7 +66,25 @@ export class LinuxTunDevice implements TunDevice {
       writeErrors: s.writeErrors,
       superReads: s.superReads,
       coalescedWrites: s.coalescedWrites,
+      kernelQueueDrops: this.interfaceCounter('tx_dropped'),
+      kernelWriteDrops: this.interfaceCounter('rx_dropped'),
     };
+  }
+
+  /**
+   * A counter of the interface as the kernel keeps it (read only when stats are asked for). From
+   * the kernel's side of a TUN, "tx" is towards us: tx_dropped counts packets lost because we did
+   * not read fast enough (the device's queue was full); rx_dropped, packets we wrote that the
+   * stack then dropped. 0 when the interface is gone or in another namespace.
+   */
+  private interfaceCounter(name: 'tx_dropped' | 'rx_dropped'): number {
+    try {
+      return (
+        Number(readFileSync(`/sys/class/net/${this.native.name}/statistics/${name}`, 'utf8').trim()) || 0
+      );
+    } catch {
+      return 0;
+    }
   }
 
   /** Which offloads the kernel granted (all false when off or unsupported). */

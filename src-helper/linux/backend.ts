@@ -33,7 +33,9 @@ export class LinuxDeviceBackend implements DeviceBackend {
 
   open(): Promise<OpenedDevice> {
     if (this.tun) return Promise.reject(new Error('the device is already open'));
-    this.tun = TunDevice.open({ name: DEVICE_PATTERN });
+    // With the virtio-net header (offloads): the app's node-tun sees the flag on the fd it
+    // receives and asks for TSO itself; FZ_TUN_OFFLOAD=0 in the helper's environment turns it off.
+    this.tun = TunDevice.open({ name: DEVICE_PATTERN, offload: process.env.FZ_TUN_OFFLOAD !== '0' });
     this.iface = new LinuxInterface(this.tun.name, this.options.ip);
     return Promise.resolve({ name: this.tun.name, mtu: INITIAL_MTU, fd: this.tun.fd });
   }

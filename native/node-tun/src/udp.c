@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #ifdef __linux__
+#include <linux/sock_diag.h> /* SK_MEMINFO_* */
 #include <netinet/udp.h>
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -928,6 +929,22 @@ static napi_value udp_get_offloads(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* Datagrams the kernel dropped for this socket (receive buffer full, or a bad UDP checksum), as
+ * SO_MEMINFO reports them (Linux 4.6+); 0 where the kernel does not tell. Read on demand only. */
+static uint64_t kernel_receive_drops(const udp_sock *u) {
+#if defined(__linux__) && defined(SO_MEMINFO)
+  uint32_t mem[SK_MEMINFO_VARS];
+  socklen_t len = sizeof mem;
+  memset(mem, 0, sizeof mem);
+  if (u->fd >= 0 && getsockopt(u->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+      len > SK_MEMINFO_DROPS * sizeof(uint32_t))
+    return mem[SK_MEMINFO_DROPS];
+#else
+  (void)u;
+#endif
+  return 0;
+}
+
 static napi_value udp_get_stats(napi_env env, napi_callback_info info) {
   napi_value self, o;
   udp_sock *u;
@@ -942,6 +959,7 @@ static napi_value udp_get_stats(napi_env env, napi_callback_info info) {
   nt_set_named_u64(env, o, "sendErrors", u->send_errors);
   nt_set_named_u64(env, o, "gsoSends", u->gso_sends);
   nt_set_named_u64(env, o, "groReceives", u->gro_receives);
+  nt_set_named_u64(env, o, "receiveDrops", kernel_receive_drops(u));
   return o;
 }
 
