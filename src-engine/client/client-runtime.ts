@@ -24,6 +24,7 @@ import type { AgentFactory } from '../node/agent-port.js';
 import { ClientState, type ClientEvent, type FlowView } from './client-state.js';
 import { UpstreamDns } from './upstream-dns.js';
 import type { PacketDirection, PacketTap } from '../capture/packet-tap.js';
+import { ioDrops } from '../node/io-drops.js';
 
 export interface ClientInterfaceConfig {
   readonly ipv4: string;
@@ -264,6 +265,7 @@ export class ClientRuntime {
       drops: {
         ...this.state.dropCounts(),
         ...Object.fromEntries([...this.node.drops].map(([k, v]) => [`node_${k}`, v])),
+        ...ioDrops(this.options.tun, this.tunOut, this.options.transports, this.driver),
       },
     };
   }

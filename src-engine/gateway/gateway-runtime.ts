@@ -22,6 +22,7 @@ import type { AgentFactory } from '../node/agent-port.js';
 import { relayConfigs, type PortalRelay } from '../node/relay-config.js';
 import { createDomainResolver, type DomainResolver } from './domain-resolver.js';
 import { GatewayState, type GatewayEvent } from './gateway-state.js';
+import { ioDrops } from '../node/io-drops.js';
 
 export interface GatewayInterfaceConfig {
   readonly ipv4: string;
@@ -174,6 +175,7 @@ export class GatewayRuntime {
       drops: {
         ...Object.fromEntries(this.state.drops),
         ...Object.fromEntries([...this.node.drops].map(([k, v]) => [`node_${k}`, v])),
+        ...ioDrops(this.options.tun, this.tunOut, this.options.transports, this.driver),
       },
       forwarded: {
         fromClients: this.state.stats.packetsFromClients,
