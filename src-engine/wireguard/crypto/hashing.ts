@@ -6,7 +6,7 @@
  *   handshake makes about 30 of these calls on inputs of one or two blocks, where per-call set-up
  *   is most of the cost: node:crypto's `blake2s256` allocated a native object and an off-heap
  *   Buffer per call (≈ 5–20 µs with the GC it caused), @noble's keyed MAC ≈ 30 µs; ours costs
- *   ≈ 0.35 µs per 64-byte block and allocates only the 32-byte result (docs/performance.md,
+ *   ≈ 0.2 µs per 64-byte block and allocates only the 32-byte result (docs/performance.md,
  *   "Handshakes").
  * Internal to this directory; backends spread one of these into themselves.
  */
