@@ -15,6 +15,8 @@
  *   must carry a valid mac2; each client fetched a cookie for its address beforehand (untimed)
  *   and keeps below the per-source rate limit.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import type { CryptoBackend } from '../src-engine/wireguard/crypto/index.js';
 import {
   COOKIE_REFRESH_TIME,
@@ -254,4 +256,30 @@ export function measureResponder(options: ResponderRigOptions, seconds: number):
     answered,
     seconds: elapsed / 1000,
   };
+}
+
+/**
+ * Writes a V8 CPU profile of the responder alone to `file` (for `bench/tools/profile-summary.ts`):
+ * `chunks` rounds of initiations are made first, then only their answering is profiled.
+ */
+export async function profileResponder(
+  options: ResponderRigOptions,
+  chunks: number,
+  file: string,
+): Promise<void> {
+  const rig = new ResponderRig(options);
+  rig.answer(rig.nextChunk()); // warm-up
+  const pool = Array.from({ length: chunks }, () => rig.nextChunk());
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    for (const chunk of pool) rig.answer(chunk);
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+  } finally {
+    session.disconnect();
+  }
 }

@@ -8,13 +8,17 @@
  * (`handshake-responder.ts`), once at an ordinary pace (mac1 only) and once under load (mac2
  * with cookies, per-source rate limit). Issue 13 asks for an absolute rate here, so the last line
  * is `handshake responder_per_s=<n>` (the ordinary pace).
+ *
+ * `BENCH_HANDSHAKE_PROFILE=<dir>` also writes CPU profiles of the responder alone (both paces)
+ * there, for `tsx bench/tools/profile-summary.ts <dir>/*.cpuprofile`.
  */
 import { availableBackends, defaultBackend, loadBackend } from '../src-engine/wireguard/crypto/index.js';
 import type { CryptoBackend } from '../src-engine/wireguard/crypto/index.js';
 import type { Endpoint } from '../src-engine/wireguard/endpoint.js';
 import { REKEY_TIMEOUT } from '../src-engine/wireguard/constants.js';
 import { Tunn } from '../src-engine/wireguard/tunn.js';
-import { measureResponder } from './handshake-responder.js';
+import { join } from 'node:path';
+import { measureResponder, profileResponder } from './handshake-responder.js';
 import { printTable } from './table.js';
 
 /** Clients the measured gateway knows: enough that per-peer state is not all in one cache line. */
@@ -78,6 +82,7 @@ export async function run(seconds = Number(process.env.BENCH_SECONDS ?? 1)): Pro
       'answered',
       'responses/s',
       'µs/response',
+      'responses/CPU-s',
       'ratio to full exchange',
     ],
     [
@@ -90,8 +95,17 @@ export async function run(seconds = Number(process.env.BENCH_SECONDS ?? 1)): Pro
       String(m.answered),
       m.perSecond.toFixed(0),
       (1e6 / m.perSecond).toFixed(1),
+      m.perCpuSecond.toFixed(0),
       (m.perSecond / exchange).toFixed(2),
     ]),
   );
+  const profileDir = process.env.BENCH_HANDSHAKE_PROFILE;
+  if (profileDir) {
+    for (const mode of ['normal', 'under_load'] as const) {
+      const file = join(profileDir, `responder-${mode}.cpuprofile`);
+      await profileResponder({ crypto, peers: RESPONDER_PEERS, mode }, 8, file);
+      console.log(`profile of the responder (${mode}): ${file}`);
+    }
+  }
   console.log(`handshake responder_per_s=${Math.round(normal.perSecond)}`);
 }
