@@ -18,7 +18,7 @@ import type { Endpoint } from '../src-engine/wireguard/endpoint.js';
 import { REKEY_TIMEOUT } from '../src-engine/wireguard/constants.js';
 import { Tunn } from '../src-engine/wireguard/tunn.js';
 import { join } from 'node:path';
-import { measureResponder, profileResponder } from './handshake-responder.js';
+import { measureResponder, profileResponder, type ResponderResult } from './handshake-responder.js';
 import { printTable } from './table.js';
 
 /** Clients the measured gateway knows: enough that per-peer state is not all in one cache line. */
@@ -56,7 +56,19 @@ function measure(c: CryptoBackend, seconds: number): { perSecond: number; count:
   return { perSecond: count / elapsed, count };
 }
 
-export async function run(seconds = Number(process.env.BENCH_SECONDS ?? 1)): Promise<void> {
+export interface HandshakeBenchResult {
+  /** Full exchanges per second per backend (the first table). */
+  readonly backends: { readonly name: string; readonly perSecond: number }[];
+  /** The gateway's responder alone, with `backend` (the second table). */
+  readonly responder: {
+    readonly backend: string;
+    readonly peers: number;
+    readonly normal: ResponderResult;
+    readonly underLoad: ResponderResult;
+  };
+}
+
+export async function run(seconds = Number(process.env.BENCH_SECONDS ?? 1)): Promise<HandshakeBenchResult> {
   const results = availableBackends().map((name) => ({ name, ...measure(loadBackend(name), seconds) }));
   const best = Math.max(...results.map((r) => r.perSecond));
   printTable(
@@ -108,4 +120,8 @@ export async function run(seconds = Number(process.env.BENCH_SECONDS ?? 1)): Pro
     }
   }
   console.log(`handshake responder_per_s=${Math.round(normal.perSecond)}`);
+  return {
+    backends: results.map((r) => ({ name: r.name, perSecond: r.perSecond })),
+    responder: { backend: crypto.name, peers: RESPONDER_PEERS, normal, underLoad },
+  };
 }

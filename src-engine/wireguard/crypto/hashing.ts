@@ -46,7 +46,7 @@ const COUNTERS = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)] as const
 function nobleKdf(key: Uint8Array, input: Uint8Array, count: 1 | 2 | 3): Uint8Array[] {
   const t0 = nobleHmacParts(key, input);
   const outputs: Uint8Array[] = [];
-  let previous = new Uint8Array(0);
+  let previous: Uint8Array = new Uint8Array(0);
   for (let i = 0; i < count; i++) {
     previous = nobleHmacParts(t0, previous, COUNTERS[i]!);
     outputs.push(previous);
