@@ -12,7 +12,8 @@
  * as in the reliability scenario "1,000 resources and 100 concurrent connections on one client".
  * Each time: `process.memoryUsage()` of the client after two full GCs, read through the Node
  * inspector (`bench/memory/inspect.ts`), so RSS and V8 heap come from the same moment and the
- * client needs no code for it.
+ * client needs no code for it; the median of five such readings over 1.2 s, because RSS moves by
+ * megabytes between readings as freed pages go back to the OS (heap used is the steadier figure).
  *
  * Why the real client and not the simulation: the simulation runs portal, gateways and client in
  * one process, so its heap cannot be split by owner; here the process is the client alone.
@@ -30,6 +31,7 @@ import { removeStale } from '../e2e/system/netns.js';
 import { buildTopology, type ConnectivityTopology } from '../e2e/system/connectivity/topology.js';
 import { RESOURCE_IP, System } from '../e2e/system/connectivity/system.js';
 import type { ClientStatus } from '../src-engine/client/client-runtime.js';
+import { readStatus } from '../src-client/status.js';
 import { printTable } from './table.js';
 
 const REPO = new URL('../', import.meta.url).pathname;
@@ -39,6 +41,7 @@ const CLIENT_INSPECT_PORT = 9229;
 const REFERENCE_INSPECT_PORT = 9230;
 const RESOURCES = 1_000;
 const CONNECTIONS = 100;
+const STATUS_TIMEOUT_MS = 30_000;
 /** Left alone before each reading, so that start-up and reload work has settled. */
 const SETTLE_MS = 5_000;
 /**
@@ -80,14 +83,29 @@ export interface MemoryResult {
   points: MemoryPoint[];
 }
 
-/** Reads `process.memoryUsage()` JSON (as `bench/memory/inspect.ts` prints it) into MiB. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Reads the `process.memoryUsage()` JSON lines `bench/memory/inspect.ts` prints (other lines are
+ * ignored) into MiB, each field the median over the readings.
+ */
 export function parseMemoryUsage(text: string): MemorySample {
-  const line = text.trim().split('\n').pop() ?? '';
-  const m = JSON.parse(line) as Partial<Record<keyof NodeJS.MemoryUsage, number>>;
+  const readings = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Partial<Record<keyof NodeJS.MemoryUsage, number>>);
+  if (readings.length === 0) throw new Error(`no memoryUsage readings in: ${text.slice(0, 500)}`);
   const mib = (key: keyof NodeJS.MemoryUsage): number => {
-    const v = m[key];
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`memoryUsage has no ${key}: ${line}`);
-    return v / MIB;
+    const values = readings.map((m) => m[key]);
+    if (!values.every((v): v is number => typeof v === 'number' && Number.isFinite(v))) {
+      throw new Error(`memoryUsage has no ${key}: ${JSON.stringify(readings)}`);
+    }
+    return median(values) / MIB;
   };
   return {
     rssMiB: mib('rss'),
@@ -120,7 +138,11 @@ async function point(
   name: MemoryPoint['name'],
   label: string,
 ): Promise<MemoryPoint> {
-  const status: ClientStatus = await system.status();
+  // Not System.status()'s 3 s: with 1,002 resources and 100 downloads on two shared cores, one
+  // full run's client took longer to write its status (a large JSON) than that.
+  const t0 = performance.now();
+  const status: ClientStatus = await readStatus(system.statusSocket, STATUS_TIMEOUT_MS);
+  const statusMs = performance.now() - t0;
   const before = await establishedTo(topo, RESOURCE_IP);
   const memory = await readMemory(topo, CLIENT_INSPECT_PORT);
   // The fewer of before and after: every one counted was open during the whole reading.
@@ -135,7 +157,8 @@ async function point(
   };
   console.log(
     `  ${label}: RSS ${memory.rssMiB.toFixed(1)} MiB, heap used ${memory.heapUsedMiB.toFixed(1)} MiB` +
-      ` (${p.resources} resources, ${p.gatewayConnections} gateway connection(s), ${tcpConnections} TCP)`,
+      ` (${p.resources} resources, ${p.gatewayConnections} gateway connection(s), ${tcpConnections} TCP;` +
+      ` status answered in ${statusMs.toFixed(0)} ms)`,
   );
   return p;
 }
@@ -269,7 +292,8 @@ export async function run(): Promise<MemoryResult> {
     return {
       method:
         'real headless client (src-client, run from source under tsx) in network namespaces with the dev portal,' +
-        ' coturn and one gateway; process.memoryUsage() after two GCs through the Node inspector',
+        ' coturn and one gateway; process.memoryUsage() after two GCs through the Node inspector, median of five' +
+        ' readings over 1.2 s (RSS moves by megabytes as freed pages go back to the OS; heap used is steadier)',
       reference: referenceMemory,
       points,
     };

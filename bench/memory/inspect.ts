@@ -1,19 +1,25 @@
 /**
  * Run inside a namespace by `bench/memory.ts`: attaches to the Node inspector listening on
- * 127.0.0.1:<port> (the process was started with `--inspect=127.0.0.1:<port>`), collects garbage
- * twice (the second pass frees what the first one's finalizers released) and prints that
- * process's `process.memoryUsage()` as one JSON line. Through the inspector rather than a status
- * call so that the measured program needs no code of ours.
+ * 127.0.0.1:<port> (the process was started with `--inspect=127.0.0.1:<port>`) and, <count>
+ * times 300 ms apart, collects garbage twice (the second pass frees what the first one's
+ * finalizers released) and prints that process's `process.memoryUsage()` as one JSON line.
+ * Several readings because RSS moves by megabytes from one to the next as freed pages go back
+ * to the OS; the caller takes the median. Through the inspector rather than a status call so
+ * that the measured program needs no code of ours.
  *
- *   node --import tsx bench/memory/inspect.ts <port>
+ *   node --import tsx bench/memory/inspect.ts <port> [count, default 5]
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import WebSocket from 'ws';
 
 const TIMEOUT_MS = 20_000;
 
 async function main(): Promise<void> {
   const port = Number(process.argv[2]);
-  if (!Number.isInteger(port) || port <= 0) throw new Error('usage: inspect.ts <port>');
+  const count = Number(process.argv[3] ?? 5);
+  if (!Number.isInteger(port) || port <= 0 || !Number.isInteger(count) || count <= 0) {
+    throw new Error('usage: inspect.ts <port> [count]');
+  }
   const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as {
     webSocketDebuggerUrl?: string;
   }[];
@@ -40,16 +46,19 @@ async function main(): Promise<void> {
       pending.set(id, { resolve, reject });
       ws.send(JSON.stringify({ id, method, params }));
     });
-  await call('HeapProfiler.collectGarbage');
-  await call('HeapProfiler.collectGarbage');
-  const evaluated = (await call('Runtime.evaluate', {
-    expression: 'JSON.stringify(process.memoryUsage())',
-    returnByValue: true,
-  })) as { result?: { value?: unknown }; exceptionDetails?: unknown };
-  if (typeof evaluated.result?.value !== 'string') {
-    throw new Error(`evaluating process.memoryUsage() failed: ${JSON.stringify(evaluated)}`);
+  for (let i = 0; i < count; i++) {
+    if (i > 0) await delay(300);
+    await call('HeapProfiler.collectGarbage');
+    await call('HeapProfiler.collectGarbage');
+    const evaluated = (await call('Runtime.evaluate', {
+      expression: 'JSON.stringify(process.memoryUsage())',
+      returnByValue: true,
+    })) as { result?: { value?: unknown }; exceptionDetails?: unknown };
+    if (typeof evaluated.result?.value !== 'string') {
+      throw new Error(`evaluating process.memoryUsage() failed: ${JSON.stringify(evaluated)}`);
+    }
+    console.log(evaluated.result.value);
   }
-  console.log(evaluated.result.value);
   ws.close();
 }
 
