@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { ENGINE_FWMARK } from './fwmark.js';
-import { type IpRunner, LinuxPolicyRouting } from './linux-policy-routing.js';
+import { type IpBatchRunner, type IpRunner, LinuxPolicyRouting } from './linux-policy-routing.js';
 import { TUN_TXQUEUELEN } from '../tun/linux-config.js';
 
 const run = promisify(execFile);
@@ -34,9 +34,12 @@ export class LinuxInterface {
   constructor(
     readonly name: string,
     private readonly ip: IpRunner = defaultIp,
-    options: { readonly mark?: number } = {},
+    options: { readonly mark?: number; readonly batch?: IpBatchRunner } = {},
   ) {
-    this.routing = new LinuxPolicyRouting(name, ip, options.mark ?? ENGINE_FWMARK);
+    // The system's `ip` also takes batches; a runner given by the caller (tests, the helper's
+    // audited runner) gets one command per call unless it brings its own batch runner.
+    const batch = options.batch ?? (ip === defaultIp ? defaultIpBatch : undefined);
+    this.routing = new LinuxPolicyRouting(name, ip, options.mark ?? ENGINE_FWMARK, batch);
   }
 
   async apply(state: LinuxInterfaceState): Promise<void> {
@@ -94,6 +97,25 @@ export class LinuxInterface {
 
 function family(cidr: string): string[] {
   return cidr.includes(':') ? ['-6'] : ['-4'];
+}
+
+/** `ip [-force] -4|-6 -batch -` with the commands on stdin, one per line. */
+export function defaultIpBatch(family: '-4' | '-6', commands: string[][], force: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      IP_BINARY,
+      [...(force ? ['-force'] : []), family, '-batch', '-'],
+      (error, _stdout, stderr) => {
+        if (!error) return resolve();
+        reject(
+          new Error(
+            `ip ${family} -batch (${commands.length} commands) failed: ${stderr.trim() || error.message}`,
+          ),
+        );
+      },
+    );
+    child.stdin?.end(`${commands.map((c) => c.join(' ')).join('\n')}\n`);
+  });
 }
 
 async function defaultIp(args: string[]): Promise<string> {

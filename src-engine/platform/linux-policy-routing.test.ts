@@ -109,6 +109,39 @@ describe('LinuxPolicyRouting', () => {
     expect(ip.calls).toEqual([]);
   });
 
+  it('applies many routes as one ip batch per family; a failed batch is redone one by one', async () => {
+    const ip = fakeIp();
+    const batches: string[] = [];
+    let failNext = false;
+    const batch = (family: '-4' | '-6', commands: string[][], force: boolean): Promise<void> => {
+      batches.push(`${family}${force ? ' -force' : ''}: ${commands.map((c) => c.join(' ')).join('; ')}`);
+      if (failNext && !force) {
+        failNext = false;
+        return Promise.reject(new Error('Command failed -:3'));
+      }
+      return Promise.resolve();
+    };
+    const routing = new LinuxPolicyRouting('tun-fz', ip.run, undefined, batch);
+    const v4 = Array.from({ length: 10 }, (_, i) => `10.230.0.${i}/32`);
+    await routing.apply([...v4, 'fd00:2021::/64']);
+    // Eleven changes: one batch per family, no `ip` process per route.
+    expect(batches).toEqual([
+      `-4: ${v4.map((r) => `route replace ${r} dev tun-fz table 0x2021fd00`).join('; ')}`,
+      '-6: route replace fd00:2021::/64 dev tun-fz table 0x2021fd00',
+    ]);
+    expect(ip.calls.filter((c) => c.includes('route replace'))).toEqual([]);
+    batches.length = 0;
+    // Removing them: deletes are batched with -force (a route already gone is no error).
+    const more = Array.from({ length: 9 }, (_, i) => `10.231.0.${i}/32`);
+    failNext = true;
+    await routing.apply(more);
+    expect(batches[0]).toMatch(/^-4 -force: route del 10\.230\.0\.0\/32/);
+    // The replacement batch failed: each route is then applied alone, so an error names it.
+    expect(ip.calls.filter((c) => c.includes('route replace'))).toEqual(
+      more.map((r) => `-4 route replace ${r} dev tun-fz table 0x2021fd00`),
+    );
+  });
+
   it('with 0.0.0.0/0 and ::/0: LAN copies at priority 200, defaults at 300; without them: all gone', async () => {
     const ip = fakeIp();
     const routing = new LinuxPolicyRouting('tun-fz', ip.run);
