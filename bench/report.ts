@@ -12,9 +12,11 @@
  *
  * Needs root (throughput and memory build network namespaces) and a quiet machine: on a shared
  * one, run it under the benchmark lock (`flock /tmp/fz-bench.lock npm run bench -- report`).
- * Environment: everything the benchmarks read (BENCH_SECONDS, BENCH_KINDS, …), and
+ * Environment: everything the benchmarks read (BENCH_SECONDS, BENCH_KINDS, …);
  * BENCH_REPORT_ONLY=<comma list of throughput,handshake,dns,setup,memory> to try the report with
- * some of them (the others show as not run; commit only a full run).
+ * some of them (the others show as not run; commit only a full run); and
+ * BENCH_REPORT_RENDER=<a report's .json> to write the files and the README section again from
+ * that run's numbers, measuring nothing (after a change to the rendering).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -105,7 +107,7 @@ async function timed<T>(name: Part, fn: () => Promise<T>): Promise<Outcome<T>> {
   }
 }
 
-export async function run(): Promise<ReportData> {
+async function measure(): Promise<ReportData> {
   const parts = selectedParts();
   const started = new Date();
   const data: ReportData = {
@@ -138,9 +140,13 @@ export async function run(): Promise<ReportData> {
   if (parts.has('setup')) data.setup = await timed('setup', async () => (await import('./setup.js')).run());
   if (parts.has('memory'))
     data.memory = await timed('memory', async () => (await import('./memory.js')).run());
+  return data;
+}
 
+/** Writes the report files and the README section from `data` (the same files for the same data). */
+function writeOutputs(data: ReportData): void {
   mkdirSync(RESULTS, { recursive: true });
-  const stem = reportStem(started);
+  const stem = reportStem(new Date(data.date));
   const json = `${repoRelative(JSON.stringify(data, null, 2))}\n`;
   const svg =
     data.throughput && 'result' in data.throughput
@@ -172,9 +178,20 @@ export async function run(): Promise<ReportData> {
     return o !== undefined && 'error' in o;
   });
   if (failures.length > 0) process.exitCode = 1;
+  const parts = PARTS.filter((p) => data[p] !== undefined);
   console.log(
-    `report parts=${parts.size} failed=${failures.length} file=bench/results/${stem}.md` +
+    `report parts=${parts.length} failed=${failures.length} file=bench/results/${stem}.md` +
       (failures.length > 0 ? ` failed_parts=${failures.join(',')}` : ''),
   );
+}
+
+export async function run(): Promise<ReportData> {
+  const from = process.env.BENCH_REPORT_RENDER;
+  // Rendering again from a report's JSON, with no measuring: after a change to the rendering.
+  const data =
+    from !== undefined && from !== ''
+      ? (JSON.parse(readFileSync(from, 'utf8')) as ReportData)
+      : await measure();
+  writeOutputs(data);
   return data;
 }

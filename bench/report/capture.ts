@@ -96,3 +96,39 @@ export function handshakeReport(returned: unknown, lines: readonly string[]): Ha
   if (typeof returned === 'object' && returned !== null) report.returned = returned;
   return report;
 }
+
+/** The gateway responder's numbers, when `run()` returned them (`HandshakeBenchResult.responder`). */
+export interface ResponderNumbers {
+  backend: string;
+  peers: number;
+  /** Answered initiations per second at an ordinary pace (mac1 only). */
+  normalPerSecond: number;
+  /** The same under load, with cookies (mac1 + mac2). */
+  underLoadPerSecond: number;
+}
+
+/** Reads the responder figures out of what the handshake benchmark returned, if they are there. */
+export function responderOf(h: HandshakeReport): ResponderNumbers | undefined {
+  const r = (h.returned as { responder?: unknown } | undefined)?.responder as
+    | {
+        backend?: unknown;
+        peers?: unknown;
+        normal?: { perSecond?: unknown };
+        underLoad?: { perSecond?: unknown };
+      }
+    | undefined;
+  if (
+    typeof r?.backend !== 'string' ||
+    typeof r.peers !== 'number' ||
+    typeof r.normal?.perSecond !== 'number' ||
+    typeof r.underLoad?.perSecond !== 'number'
+  ) {
+    return undefined;
+  }
+  return {
+    backend: r.backend,
+    peers: r.peers,
+    normalPerSecond: r.normal.perSecond,
+    underLoadPerSecond: r.underLoad.perSecond,
+  };
+}

@@ -193,6 +193,26 @@ describe('renderReport', () => {
   it('shows no plot unless asked to', () => {
     expect(renderReport(data)).not.toContain('![');
   });
+
+  it('shows the gateway responder when the handshake benchmark returned it', () => {
+    const returned = {
+      backends: [{ name: 'sodium', perSecond: 2393 }],
+      responder: {
+        backend: 'sodium',
+        peers: 512,
+        normal: { perSecond: 3914.2, perCpuSecond: 4000, answered: 4096, seconds: 1 },
+        underLoad: { perSecond: 5101, perCpuSecond: 5200, answered: 5120, seconds: 1 },
+      },
+    };
+    const withResponder: ReportData = {
+      ...data,
+      handshake: { result: { backends: returned.backends, returned }, seconds: 7 },
+    };
+    expect(renderReport(withResponder)).toContain('| mac1 + mac2 cookie (under load) | 5101 |');
+    expect(renderReadmeSection(withResponder, { report: 'r.md', plot: 'p.svg' })).toContain(
+      '| gateway responder, initiations/s (normal / under load with cookies) | 3914 / 5101 |',
+    );
+  });
 });
 
 describe('renderReadmeSection', () => {

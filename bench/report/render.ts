@@ -7,7 +7,7 @@ import type { DnsResult } from '../dns.js';
 import type { MemoryResult } from '../memory.js';
 import type { SetupResult } from '../setup.js';
 import type { DirSummary, PingSummary, ThroughputResult } from '../throughput.js';
-import type { HandshakeReport } from './capture.js';
+import { responderOf, type HandshakeReport } from './capture.js';
 import { barChartSvg } from './svg.js';
 
 export const README_START = '<!-- bench:start -->';
@@ -129,7 +129,8 @@ export const PLOT_SERIES = [
 export function throughputSvg(t: ThroughputResult, date: string): string {
   return barChartSvg({
     title: `iperf3 TCP throughput per tunnel kind (${t.seconds} s runs, ${date.slice(0, 10)})`,
-    xLabel: 'tunnel kind (ours-wg: ours ⇄ wireguard-go; ours-noble: ours with @noble crypto only)',
+    // Kinds come and go (BENCH_KINDS, new variants): their set-ups are in the report's table.
+    xLabel: 'tunnel kind (both ends; what each kind is: the table in bench/results/latest.md)',
     yLabel: 'Mbit/s',
     series: PLOT_SERIES.map(({ name, color }) => ({ name, color })),
     groups: t.kinds.map((k) => ({ label: k.name, values: PLOT_SERIES.map((s) => s.pick(k)) })),
@@ -330,6 +331,22 @@ function handshakeSection(d: ReportData): string[] {
         )
       : 'No per-backend table in its output.',
   );
+  const responder = responderOf(h);
+  if (responder) {
+    out.push(
+      '',
+      `The gateway's responder alone (${responder.backend}, ${responder.peers} known clients, initiations made outside` +
+        ' the timed region): answered initiations per second.',
+      '',
+      markdownTable(
+        ['gateway responder', 'initiations/s'],
+        [
+          ['mac1 (normal load)', responder.normalPerSecond.toFixed(0)],
+          ['mac1 + mac2 cookie (under load)', responder.underLoadPerSecond.toFixed(0)],
+        ],
+      ),
+    );
+  }
   if (h.summary) {
     out.push(
       '',
@@ -483,7 +500,15 @@ export function renderReadmeSection(d: ReportData, links: { report: string; plot
   const h = ok(d.handshake);
   if (h) {
     for (const b of h.backends) rows.push([`handshakes/s, ${b.name}`, b.perSecond.toFixed(0)]);
-    for (const [k, v] of Object.entries(h.summary ?? {})) rows.push([`handshake ${k}`, v]);
+    const responder = responderOf(h);
+    if (responder) {
+      rows.push([
+        'gateway responder, initiations/s (normal / under load with cookies)',
+        `${responder.normalPerSecond.toFixed(0)} / ${responder.underLoadPerSecond.toFixed(0)}`,
+      ]);
+    } else {
+      for (const [k, v] of Object.entries(h.summary ?? {})) rows.push([`handshake ${k}`, v]);
+    }
   }
   const mem = ok(d.memory);
   for (const p of mem?.points ?? []) {
