@@ -49,6 +49,8 @@ export interface DeviceStats {
   /** Datagrams dropped because the socket stayed full. */
   sendDropped: number;
   tunWriteDropped: number;
+  /** TUN reads that are no whole IP packet within the MTU (dropped before routing). */
+  tunInvalidDropped: number;
 }
 
 interface Peer {
@@ -79,6 +81,7 @@ export class WireGuardDevice {
     unknownPeer: 0,
     sendDropped: 0,
     tunWriteDropped: 0,
+    tunInvalidDropped: 0,
   };
   private readonly c: CryptoBackend;
   private readonly staticKeys: { privateKey: Uint8Array; publicKey: Uint8Array };
@@ -202,7 +205,7 @@ export class WireGuardDevice {
       const offset = i * batch.slotSize + batch.headroom;
       const length = batch.lengths[i]!;
       if (!isPlausibleIpPacket(buf, offset, length, this.mtu)) {
-        this.tun.stats.droppedInvalid++;
+        this.stats.tunInvalidDropped++;
         continue;
       }
       const v4 = buf[offset]! >> 4 === 4;

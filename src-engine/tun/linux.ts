@@ -40,7 +40,6 @@ export class LinuxTunDevice implements TunDevice {
   private readonly native: NativeTun;
   private readonly readBatch: PacketBatch;
   private readonly batchSize: number;
-  private readonly ownStats = { droppedInvalid: 0 };
 
   constructor(options: LinuxTunOptions = {}) {
     this.mtu = options.mtu ?? TUN_MTU;
@@ -56,12 +55,13 @@ export class LinuxTunDevice implements TunDevice {
     return this.native.name;
   }
 
+  /** A fresh snapshot on every read (it asks the addon and the kernel): for status, not the hot path. */
   get stats(): TunDeviceStats {
     const s = this.native.stats;
     return {
       readPackets: s.readPackets,
       writtenPackets: s.writtenPackets,
-      droppedInvalid: this.ownStats.droppedInvalid + s.droppedOversize + s.droppedInvalid,
+      droppedInvalid: s.droppedOversize + s.droppedInvalid,
       writeBackpressure: s.eagainWrites,
       writeErrors: s.writeErrors,
       superReads: s.superReads,
