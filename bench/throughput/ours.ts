@@ -210,72 +210,65 @@ export function dropsLine(side: string, output: string): string {
 
 const unavailable = (): string | undefined => (oursProgram() ? undefined : unregistered);
 
-export const oursKind: TunnelKind = {
-  name: 'ours',
-  label: 'ours ⇄ ours',
-  requires: ['wg'],
-  unavailable,
-  async setup({ harness, a, b, underlayA, underlayB }) {
-    const [ka, kb] = [await genKeyPair(), await genKeyPair()];
-    const sideA = { underlay: underlayA, inner: INNER_A };
-    const sideB = { underlay: underlayB, inner: INNER_B };
-    const [pa, pb] = await Promise.all([
-      startOurs(a, oursConfig({ privateKey: ka.privateKey, peerPublicKey: kb.publicKey }, sideA, sideB)),
-      startOurs(b, oursConfig({ privateKey: kb.privateKey, peerPublicKey: ka.publicKey }, sideB, sideA)),
-    ]);
-    return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)], [
-      { side: 'a', proc: pa },
-      { side: 'b', proc: pb },
-    ]);
-  },
-};
+/**
+ * Ours on both ends, differing only in what `extra` adds to each end's config and `env` to its
+ * environment. Each end prints its drop counters when the tunnel is torn down.
+ */
+function oursPair(
+  name: string,
+  label: string,
+  extra: Partial<OursTunnelConfig> = {},
+  env: Record<string, string> = {},
+): TunnelKind {
+  return {
+    name,
+    label,
+    requires: ['wg'],
+    unavailable,
+    async setup({ harness, a, b, underlayA, underlayB }) {
+      const [ka, kb] = [await genKeyPair(), await genKeyPair()];
+      const sideA = { underlay: underlayA, inner: INNER_A };
+      const sideB = { underlay: underlayB, inner: INNER_B };
+      const [pa, pb] = await Promise.all([
+        startOurs(
+          a,
+          {
+            ...oursConfig({ privateKey: ka.privateKey, peerPublicKey: kb.publicKey }, sideA, sideB),
+            ...extra,
+          },
+          env,
+        ),
+        startOurs(
+          b,
+          {
+            ...oursConfig({ privateKey: kb.privateKey, peerPublicKey: ka.publicKey }, sideB, sideA),
+            ...extra,
+          },
+          env,
+        ),
+      ]);
+      return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)], [
+        { side: 'a', proc: pa },
+        { side: 'b', proc: pb },
+      ]);
+    },
+  };
+}
+
+export const oursKind: TunnelKind = oursPair('ours', 'ours ⇄ ours');
 
 /** Ours ⇄ ours without TUN offloads (FZ_TUN_OFFLOAD=0): what offloads are worth, in the same run. */
-export const oursPlainKind: TunnelKind = {
-  name: 'ours-plain',
-  label: 'ours ⇄ ours (no TUN offloads)',
-  requires: ['wg'],
-  unavailable,
-  async setup({ harness, a, b, underlayA, underlayB }) {
-    const [ka, kb] = [await genKeyPair(), await genKeyPair()];
-    const sideA = { underlay: underlayA, inner: INNER_A };
-    const sideB = { underlay: underlayB, inner: INNER_B };
-    const off = { FZ_TUN_OFFLOAD: '0' };
-    const [pa, pb] = await Promise.all([
-      startOurs(a, oursConfig({ privateKey: ka.privateKey, peerPublicKey: kb.publicKey }, sideA, sideB), off),
-      startOurs(b, oursConfig({ privateKey: kb.privateKey, peerPublicKey: ka.publicKey }, sideB, sideA), off),
-    ]);
-    return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)], [
-      { side: 'a', proc: pa },
-      { side: 'b', proc: pb },
-    ]);
-  },
-};
+export const oursPlainKind: TunnelKind = oursPair(
+  'ours-plain',
+  'ours ⇄ ours (no TUN offloads)',
+  {},
+  { FZ_TUN_OFFLOAD: '0' },
+);
 
 /** Ours ⇄ ours with the @noble-only backend: what an Electron build gets if sodium-native fails to load. */
-export const oursNobleKind: TunnelKind = {
-  name: 'ours-noble',
-  label: 'ours ⇄ ours (@noble only)',
-  requires: ['wg'],
-  unavailable,
-  async setup({ harness, a, b, underlayA, underlayB }) {
-    const [ka, kb] = [await genKeyPair(), await genKeyPair()];
-    const sideA = { underlay: underlayA, inner: INNER_A };
-    const sideB = { underlay: underlayB, inner: INNER_B };
-    const noble = { cryptoBackend: 'noble' as const };
-    const [pa, pb] = await Promise.all([
-      startOurs(a, {
-        ...oursConfig({ privateKey: ka.privateKey, peerPublicKey: kb.publicKey }, sideA, sideB),
-        ...noble,
-      }),
-      startOurs(b, {
-        ...oursConfig({ privateKey: kb.privateKey, peerPublicKey: ka.publicKey }, sideB, sideA),
-        ...noble,
-      }),
-    ]);
-    return tunnel([pa.pid, pb.pid], () => [pa.stop(harness.graceMs), pb.stop(harness.graceMs)]);
-  },
-};
+export const oursNobleKind: TunnelKind = oursPair('ours-noble', 'ours ⇄ ours (@noble only)', {
+  cryptoBackend: 'noble',
+});
 
 export const oursWgKind: TunnelKind = {
   name: 'ours-wg',
