@@ -1,26 +1,14 @@
 /**
  * One TCP transfer for the offload test: `transfer.ts serve <port>` prints `LISTENING`, takes one
  * connection, and prints `RECEIVED <bytes> <sha256>`; `transfer.ts send <host> <port> <bytes>`
- * sends that many deterministic pseudo-random bytes and prints `SENT <bytes> <sha256>`.
+ * sends the first <bytes> of the scenarios' resource payload (resource-data.ts), so the test
+ * compares the received hash with resourceBytesSha256.
  */
 import { createHash } from 'node:crypto';
 import { connect, createServer } from 'node:net';
+import { resourceByteChunks } from '../connectivity/resource-data.js';
 
 const [mode, ...args] = process.argv.slice(2);
-
-/** A deterministic stream (xorshift), so both sides can be compared by hash. */
-function chunk(state: { x: number }, size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i += 4) {
-    let x = state.x;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    state.x = x >>> 0;
-    out.writeUInt32LE(state.x, i);
-  }
-  return out;
-}
 
 if (mode === 'serve') {
   const server = createServer((socket) => {
@@ -39,22 +27,17 @@ if (mode === 'serve') {
   server.listen(Number(args[0]), '::', () => console.log('LISTENING'));
 } else if (mode === 'send') {
   const [host, port, total] = [args[0]!, Number(args[1]), Number(args[2])];
-  const hash = createHash('sha256');
-  const state = { x: 0x2545f491 };
   const socket = connect({ host, port }, () => {
-    let sent = 0;
+    const chunks = resourceByteChunks(total);
     const pump = (): void => {
-      while (sent < total) {
-        const data = chunk(state, Math.min(256 * 1024, total - sent));
-        hash.update(data);
-        sent += data.length;
-        if (!socket.write(data)) {
+      for (let next = chunks.next(); !next.done; next = chunks.next()) {
+        if (!socket.write(next.value)) {
           socket.once('drain', pump);
           return;
         }
       }
       socket.end();
-      console.log(`SENT ${sent} ${hash.digest('hex')}`);
+      console.log('SENT');
     };
     pump();
   });
