@@ -187,6 +187,30 @@ static uint32_t fill_offloaded(tun_dev *t, uint8_t *buf, uint32_t *lens, int *fa
   return n;
 }
 
+/* No offloads: one packet per read, straight into its slot. At most maxBatch reads per wake-up;
+ * the level-triggered poll brings us back for the rest, after other I/O had its turn. */
+static uint32_t fill_plain(tun_dev *t, uint8_t *buf, uint32_t *lens, int *fatal) {
+  const size_t cap = t->slot_size - t->headroom;
+  uint32_t n = 0, reads = 0;
+  while (reads < t->max_batch) {
+    uint8_t *dst = buf + (size_t)n * t->slot_size + t->headroom;
+    long r = tunp_read(t->dev, dst, cap);
+    if (r < 0) {
+      if (r != -EAGAIN) *fatal = (int)-r;
+      break;
+    }
+    reads++;
+    if ((size_t)r > cap) {
+      t->dropped_oversize++;
+    } else if (!plausible_ip(dst, (size_t)r)) {
+      t->dropped_invalid++;
+    } else {
+      lens[n++] = (uint32_t)r;
+    }
+  }
+  return n;
+}
+
 static void on_ready(void *arg, int status) {
   tun_dev *t = arg;
   napi_env env = t->h.env;
@@ -213,31 +237,12 @@ static void on_ready(void *arg, int status) {
                                   "TunDevice: the read buffer or lengths array was detached or shrunk while reading"));
     goto out;
   }
-  const size_t cap = t->slot_size - t->headroom;
-  uint32_t n = 0, reads = 0;
+  uint32_t n;
   int fatal = 0;
-  if (t->features & TUNP_F_VNET) {
+  if (t->features & TUNP_F_VNET)
     n = fill_offloaded(t, buf, lens, &fatal);
-    reads = t->max_batch; /* skips the plain loop below */
-  }
-  /* At most maxBatch reads per wake-up; the level-triggered poll brings us back for the rest,
-   * after other I/O had its turn. */
-  while (reads < t->max_batch) {
-    uint8_t *dst = buf + (size_t)n * t->slot_size + t->headroom;
-    long r = tunp_read(t->dev, dst, cap);
-    if (r < 0) {
-      if (r != -EAGAIN) fatal = (int)-r;
-      break;
-    }
-    reads++;
-    if ((size_t)r > cap) {
-      t->dropped_oversize++;
-    } else if (!plausible_ip(dst, (size_t)r)) {
-      t->dropped_invalid++;
-    } else {
-      lens[n++] = (uint32_t)r;
-    }
-  }
+  else
+    n = fill_plain(t, buf, lens, &fatal);
   if (n > 0) {
     napi_value fn, count;
     t->read_packets += n;
