@@ -15,7 +15,8 @@
  *   must carry a valid mac2; each client fetched a cookie for its address beforehand (untimed)
  *   and keeps below the per-source rate limit.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import type { CryptoBackend } from '../src-engine/wireguard/crypto/index.js';
 import {
@@ -278,6 +279,7 @@ export async function profileResponder(
     await session.post('Profiler.start');
     for (const chunk of pool) rig.answer(chunk);
     const { profile } = await session.post('Profiler.stop');
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify(profile));
   } finally {
     session.disconnect();

@@ -13,6 +13,12 @@ import { createRequire } from 'node:module';
 import type { CryptoBackend } from './backend.js';
 import { blake2sHashing } from './hashing.js';
 import {
+  MAX_STRIDED_LENGTH,
+  MIN_STRIDED_LENGTH,
+  createStridedChaChaPoly,
+  type ChaChaPolyPrimitives,
+} from './strided-chacha-poly.js';
+import {
   BackendUnavailableError,
   TAG_LENGTH,
   X25519_LENGTH,
@@ -42,6 +48,11 @@ interface SodiumNative {
   crypto_aead_xchacha20poly1305_ietf_encrypt: SodiumNative['crypto_aead_chacha20poly1305_ietf_encrypt'];
   crypto_aead_xchacha20poly1305_ietf_decrypt: SodiumNative['crypto_aead_chacha20poly1305_ietf_decrypt'];
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
+  // For the strided AEAD of full-size packets (strided-chacha-poly.ts); optional: without them
+  // every packet goes through libsodium's AEAD.
+  crypto_stream_chacha20_ietf_xor_ic?: ChaChaPolyPrimitives['crypto_stream_chacha20_ietf_xor_ic'];
+  crypto_onetimeauth?: ChaChaPolyPrimitives['crypto_onetimeauth'];
+  crypto_onetimeauth_verify?: ChaChaPolyPrimitives['crypto_onetimeauth_verify'];
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
   randombytes_buf(buffer: Uint8Array): void;
 }
@@ -146,6 +157,21 @@ function randomPool(sodium: SodiumNative): (length: number) => Uint8Array {
   };
 }
 
+/** The strided AEAD when this sodium-native has its primitives (FZ_STRIDED_AEAD=0 turns it off). */
+function stridedOf(sodium: SodiumNative) {
+  const {
+    crypto_stream_chacha20_ietf_xor_ic: xor,
+    crypto_onetimeauth: mac,
+    crypto_onetimeauth_verify: verify,
+  } = sodium;
+  if (!xor || !mac || !verify || process.env.FZ_STRIDED_AEAD === '0') return undefined;
+  return createStridedChaChaPoly({
+    crypto_stream_chacha20_ietf_xor_ic: xor,
+    crypto_onetimeauth: mac,
+    crypto_onetimeauth_verify: verify,
+  });
+}
+
 export function createSodiumBackend(): CryptoBackend {
   const sodium = loadSodium();
   const {
@@ -155,10 +181,24 @@ export function createSodiumBackend(): CryptoBackend {
     crypto_aead_xchacha20poly1305_ietf_decrypt: xdecrypt,
   } = sodium;
 
+  const strided = stridedOf(sodium);
+  // Full-size transport packets (empty AD) take the strided path; the rest libsodium's AEAD.
+  const useStrided = (ad: Uint8Array, length: number): boolean =>
+    strided !== undefined && ad.length === 0 && length >= MIN_STRIDED_LENGTH && length <= MAX_STRIDED_LENGTH;
+
   return {
     name: 'sodium',
-    aeadSeal: (key, nonce, plaintext, ad, out) => seal(encrypt, 12, key, nonce, plaintext, ad, out),
-    aeadOpen: (key, nonce, ciphertext, ad, out) => open(decrypt, 12, key, nonce, ciphertext, ad, out),
+    aeadSeal(key, nonce, plaintext, ad, out) {
+      if (!useStrided(ad, plaintext.length)) return seal(encrypt, 12, key, nonce, plaintext, ad, out);
+      checkAeadArgs(key, nonce, 12, out, plaintext.length + TAG_LENGTH);
+      return strided!.seal(key, nonce, plaintext, out);
+    },
+    aeadOpen(key, nonce, ciphertext, ad, out) {
+      const length = ciphertext.length - TAG_LENGTH;
+      if (!useStrided(ad, length)) return open(decrypt, 12, key, nonce, ciphertext, ad, out);
+      checkAeadArgs(key, nonce, 12, out, length);
+      return strided!.open(key, nonce, ciphertext, out);
+    },
     xaeadSeal: (key, nonce, plaintext, ad, out) => seal(xencrypt, 24, key, nonce, plaintext, ad, out),
     xaeadOpen: (key, nonce, ciphertext, ad, out) => open(xdecrypt, 24, key, nonce, ciphertext, ad, out),
     x25519PublicKey(privateKey) {
