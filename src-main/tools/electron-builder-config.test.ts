@@ -56,7 +56,9 @@ describe('electron-builder.yml', () => {
   });
 
   it('keeps native addons out of the asar and ships the tray icons beside it', () => {
-    expect(config.asarUnpack).toEqual(expect.arrayContaining(['**/*.node', 'node_modules/node-tun/**']));
+    expect(config.asarUnpack).toEqual(
+      expect.arrayContaining(['**/*.node', 'node_modules/node-tun/**', 'node_modules/evp-aead/**']),
+    );
     expect(config.extraResources).toContainEqual(
       expect.objectContaining({ from: 'resources/tray', to: 'tray' }),
     );

@@ -11,6 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import type { CryptoBackend } from './backend.js';
+import { loadEvpChaChaPoly } from './evp-chacha-poly.js';
 import { blake2sHashing } from './hashing.js';
 import {
   MAX_STRIDED_LENGTH,
@@ -185,9 +186,7 @@ export function createSodiumBackend(): CryptoBackend {
   // Full-size transport packets (empty AD) take the strided path; the rest libsodium's AEAD.
   const useStrided = (ad: Uint8Array, length: number): boolean =>
     strided !== undefined && ad.length === 0 && length >= MIN_STRIDED_LENGTH && length <= MAX_STRIDED_LENGTH;
-
-  return {
-    name: 'sodium',
+  const libsodium: Pick<CryptoBackend, 'aeadSeal' | 'aeadOpen'> = {
     aeadSeal(key, nonce, plaintext, ad, out) {
       if (!useStrided(ad, plaintext.length)) return seal(encrypt, 12, key, nonce, plaintext, ad, out);
       checkAeadArgs(key, nonce, 12, out, plaintext.length + TAG_LENGTH);
@@ -199,6 +198,14 @@ export function createSodiumBackend(): CryptoBackend {
       checkAeadArgs(key, nonce, 12, out, length);
       return strided!.open(key, nonce, ciphertext, out);
     },
+  };
+  // OpenSSL's ChaCha20-Poly1305 where the process has it (evp-chacha-poly.ts), else libsodium's.
+  const chachaPoly = loadEvpChaChaPoly(libsodium) ?? libsodium;
+
+  return {
+    name: 'sodium',
+    aeadSeal: chachaPoly.aeadSeal,
+    aeadOpen: chachaPoly.aeadOpen,
     xaeadSeal: (key, nonce, plaintext, ad, out) => seal(xencrypt, 24, key, nonce, plaintext, ad, out),
     xaeadOpen: (key, nonce, ciphertext, ad, out) => open(xdecrypt, 24, key, nonce, ciphertext, ad, out),
     x25519PublicKey(privateKey) {

@@ -80,7 +80,8 @@ export function createStridedChaChaPoly(sodium: ChaChaPolyPrimitives): StridedCh
    */
   const macInput = (buf: Uint8Array, view: DataView, cache: Map<number, Uint8Array>, length: number) => {
     const padded = (length + 15) & ~15;
-    buf.fill(0, BLOCK + length, BLOCK + padded + 8);
+    // At most 23 bytes: a loop is cheaper than fill(), which V8 runs as a C++ builtin.
+    for (let i = BLOCK + length; i < BLOCK + padded + 8; i++) buf[i] = 0;
     view.setUint32(BLOCK + padded + 8, length, true);
     view.setUint32(BLOCK + padded + 12, 0, true);
     let mac = cache.get(padded);
@@ -101,7 +102,7 @@ export function createStridedChaChaPoly(sodium: ChaChaPolyPrimitives): StridedCh
       xor(key, nonce, length);
       sodium.crypto_onetimeauth(tag, macInput(output, outputView, macInputs.output, length), polyKey);
       out.set(plaintextOf(length), 0); // the ciphertext (same view as the plaintext on open)
-      out.set(tag, length);
+      for (let i = 0; i < TAG; i++) out[length + i] = tag[i]!;
       return length + TAG;
     },
     open(key, nonce, ciphertext, out) {
