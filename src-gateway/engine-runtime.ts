@@ -3,7 +3,7 @@
  * `GatewayRuntime` (portal session, gateway core, ICE/TURN/WireGuard node) until the gateway is
  * told to stop, and rejects on anything fatal (the portal refused the token, the TUN vanished).
  */
-import { defaultBackend } from '../src-engine/wireguard/crypto/index.js';
+import { gatewayCrypto } from '../src-engine/gateway/gateway-crypto.js';
 import { GatewayRuntime as EngineGatewayRuntime } from '../src-engine/gateway/gateway-runtime.js';
 import { iceAgentFactory } from '../src-engine/node/ice-agent-adapter.js';
 import { hostAddresses } from '../src-engine/platform/host-addresses.js';
@@ -34,6 +34,7 @@ export const engineRuntime: GatewayRuntime = async ({
     throw new Error(`cannot open the UDP sockets: ${(err as Error).message}`, { cause: err });
   });
   const iface = new LinuxInterface(tun.name);
+  const keys = gatewayCrypto();
   const runtime = new EngineGatewayRuntime({
     portalUrl,
     token,
@@ -41,7 +42,7 @@ export const engineRuntime: GatewayRuntime = async ({
     name,
     // The Firezone protocol version, not the package's: see FIREZONE_PROTOCOL_VERSION.
     userAgent: userAgentPartsFor('gateway'),
-    crypto: defaultBackend(),
+    crypto: keys.crypto,
     createAgent: iceAgentFactory(),
     tun,
     transports,
@@ -63,5 +64,8 @@ export const engineRuntime: GatewayRuntime = async ({
       tun: tun.name,
       udp: transports.map((t) => `${t.localAddress}:${t.localPort}`),
     });
-  }).finally(() => runtime.stop());
+  }).finally(() => {
+    runtime.stop();
+    keys.close();
+  });
 };

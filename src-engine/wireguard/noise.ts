@@ -1,4 +1,4 @@
-import type { CryptoBackend } from './crypto/backend.js';
+import type { CryptoBackend, EphemeralKeyPair } from './crypto/backend.js';
 import {
   AEAD_TAG_SIZE,
   HANDSHAKE_INITIATION_RATE,
@@ -55,6 +55,13 @@ export interface OpenedInitiation {
 }
 
 /** H after mixing a responder's static public key: fixed per responder key, so cached. */
+/** A handshake's ephemeral key pair: made ahead by the backend when it can, else here. */
+function newEphemeral(c: CryptoBackend): EphemeralKeyPair {
+  if (c.ephemeralKeyPair) return c.ephemeralKeyPair();
+  const privateKey = c.randomBytes(KEY_SIZE);
+  return { privateKey, publicKey: c.x25519PublicKey(privateKey) };
+}
+
 export function responderHash(c: CryptoBackend, responderStatic: Uint8Array): Uint8Array {
   return c.hash(initialState(c).hash, responderStatic);
 }
@@ -129,8 +136,7 @@ export class Handshake {
     writeU32(msg, 0, MESSAGE_HANDSHAKE_INITIATION);
     writeU32(msg, Initiation.senderIndex, localIndex);
 
-    const ephemeralPrivate = c.randomBytes(KEY_SIZE);
-    const ephemeralPublic = c.x25519PublicKey(ephemeralPrivate);
+    const { privateKey: ephemeralPrivate, publicKey: ephemeralPublic } = newEphemeral(c);
     msg.set(ephemeralPublic, Initiation.ephemeral);
     let chainingKey = kdf1(c, initialState(c).chainingKey, ephemeralPublic);
     let hash = c.hash(this.initiatorHash, ephemeralPublic);
@@ -204,8 +210,7 @@ export class Handshake {
     writeU32(msg, Response.senderIndex, localIndex);
     writeU32(msg, Response.receiverIndex, this.remoteIndex);
 
-    const ephemeralPrivate = c.randomBytes(KEY_SIZE);
-    const ephemeralPublic = c.x25519PublicKey(ephemeralPrivate);
+    const { privateKey: ephemeralPrivate, publicKey: ephemeralPublic } = newEphemeral(c);
     msg.set(ephemeralPublic, Response.ephemeral);
     const mixed = this.mixResponse(
       ephemeralPublic,

@@ -76,4 +76,15 @@ export interface CryptoBackend {
 
   /** Cryptographically secure random bytes. */
   randomBytes(length: number): Uint8Array;
+
+  /**
+   * A fresh X25519 key pair for a handshake's ephemeral key, when the backend has them made ahead
+   * (ephemeral-pool.ts); without it the handshake makes one from randomBytes and x25519PublicKey.
+   */
+  ephemeralKeyPair?(): EphemeralKeyPair;
+}
+
+export interface EphemeralKeyPair {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
 }
