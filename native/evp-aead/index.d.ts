@@ -1,8 +1,8 @@
-/** Whether OpenSSL's ChaCha20-Poly1305 was found (in the process, or as the system's libcrypto.so.3). */
+/** Whether OpenSSL's ChaCha20-Poly1305 was found in the process (Node's OpenSSL). */
 export declare const available: boolean;
 /** Why it is not available ('' when it is). */
 export declare const reason: string;
-/** Where the OpenSSL symbols came from: 'process', 'libcrypto.so.3', or '' when unavailable. */
+/** Where the OpenSSL symbols came from: 'process', or '' when unavailable. */
 export declare const source: string;
 /**
  * RFC 8439 ChaCha20-Poly1305: writes ciphertext ‖ 16-byte tag to `out` and returns its length

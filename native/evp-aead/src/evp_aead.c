@@ -5,9 +5,9 @@
  * Why: OpenSSL's ChaCha20 and Poly1305 are hand-written assembly with AVX-512 paths, about 2.5x
  * libsodium's per packet on the machines we measure (docs/performance.md), and Node.js already
  * carries OpenSSL and exports its symbols to addons. We do not link against it: the symbols are
- * looked up at load time in the process (Node's) or, failing that, in the system's libcrypto.so.3
- * (Electron ships BoringSSL and exports nothing). When neither is there the module loads anyway
- * and says why it is unavailable; the caller then uses libsodium. No OpenSSL header is needed:
+ * looked up at load time in the process (Node's). Where they are missing (Electron ships
+ * BoringSSL and exports nothing) the module loads anyway and says why it is unavailable; the
+ * caller then uses libsodium. No OpenSSL header is needed:
  * the few prototypes and control codes below are OpenSSL's stable ABI (1.1 and 3.x).
  *
  * Each JS environment (main thread, each worker) gets its own pair of cipher contexts, so two
@@ -73,19 +73,13 @@ static int resolve_from(void *handle) {
 }
 
 static void resolve(void) {
+  /* Only the process's own OpenSSL. Loading the system's libcrypto into a process that carries
+   * another TLS library (Electron's BoringSSL) risks its internal calls binding to the other
+   * library's symbols; such a process keeps libsodium instead. */
   if (resolve_from(RTLD_DEFAULT)) {
     ossl_source = "process";
     return;
   }
-#ifdef __linux__
-  /* All symbols from one library: never a mix of the process's and the system's. */
-  void *handle = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-  if (handle && resolve_from(handle)) {
-    ossl_source = "libcrypto.so.3";
-    return;
-  }
-  if (!handle) snprintf(ossl_reason, sizeof ossl_reason, "no OpenSSL in the process, no libcrypto.so.3");
-#endif
   memset(&ossl, 0, sizeof ossl);
 }
 

@@ -1,6 +1,6 @@
 /**
  * ChaCha20-Poly1305 through OpenSSL (the `evp-aead` addon, native/evp-aead): the fastest AEAD we
- * have where Node's OpenSSL (or the system's libcrypto.so.3) is reachable, ≈ 1.1 µs per full-size
+ * have where Node's OpenSSL is in the process, ≈ 1.1 µs per full-size
  * packet against ≈ 1.6 µs for libsodium's strided path and ≈ 2.1 µs for its AEAD
  * (docs/performance.md). The sodium backend uses it for ChaCha20-Poly1305 when it is available
  * and agrees with libsodium on a self-check at load; Electron (BoringSSL, nothing exported) and
