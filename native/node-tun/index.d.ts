@@ -284,6 +284,9 @@ export function closeFd(fd: number): void;
 export declare const _vnet: {
   /** A virtio-net header + IP packet, as an offloaded read gives it → the ordinary packets it makes. */
   split(data: Uint8Array): Uint8Array[];
-  /** Ordinary packets, as write() takes them → the writes it would make (header + packet each). */
-  coalesce(packets: Uint8Array[]): { count: number; header: Uint8Array; packet: Uint8Array }[];
+  /**
+   * Ordinary packets, as write() takes them → the writes it would make (header + packet each);
+   * `udp` false is a device the kernel gave no USO (only TCP then coalesces).
+   */
+  coalesce(packets: Uint8Array[], udp?: boolean): { count: number; header: Uint8Array; packet: Uint8Array }[];
 };

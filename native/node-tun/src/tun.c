@@ -588,7 +588,7 @@ static long write_offloaded(napi_env env, tun_dev *t, const uint8_t *buf, uint32
   uint32_t i = 0;
   while (i < count) {
     const uint8_t *p = buf + (size_t)i * slot_size + headroom;
-    uint32_t k = t->coalesce ? vnet_coalesce(p, slot_size, lens + i, count - i, &g) : 1;
+    uint32_t k = t->coalesce ? vnet_coalesce(p, slot_size, lens + i, count - i, (t->features & TUNP_F_USO) != 0, &g) : 1;
     int err;
     if (k > 1) {
       iov[0] = (tunp_iov){g.vhdr, VNET_HDR_LEN};

@@ -306,10 +306,7 @@ static int same_headers(const uint8_t *a, const uint8_t *b, const tcp_view *va, 
   return (va->flags & ~(TCP_PSH | TCP_FIN)) == (vb->flags & ~(TCP_PSH | TCP_FIN));
 }
 
-uint32_t vnet_coalesce(const uint8_t *base, size_t stride, const uint32_t *lens, uint32_t n, vnet_group *g) {
-  memset(g, 0, sizeof *g);
-  g->count = 1;
-  if (n < 2) return 1;
+static uint32_t coalesce_tcp(const uint8_t *base, size_t stride, const uint32_t *lens, uint32_t n, vnet_group *g) {
   tcp_view first, v;
   const uint8_t *p0 = base;
   if (!tcp_candidate(p0, lens[0], &first) || first.flags & (TCP_PSH | TCP_FIN | TCP_CWR)) return 1;
@@ -355,4 +352,107 @@ uint32_t vnet_coalesce(const uint8_t *base, size_t stride, const uint32_t *lens,
   };
   vnet_hdr_encode(&h, g->vhdr);
   return count;
+}
+
+typedef struct {
+  int is_v6;
+  size_t ihl, payload;
+  uint16_t id;
+} udp_view;
+
+/* A UDP datagram we may coalesce: plain IPv4 (no options, not a fragment) or IPv6 without
+ * extension headers, exactly as long as its headers say, with data and a valid checksum. A
+ * datagram without a checksum (IPv4's zero) is left alone: its segments would gain one. */
+static int udp_candidate(const uint8_t *p, size_t len, udp_view *v) {
+  if (len < 29) return 0;
+  if ((p[0] >> 4) == 4) {
+    if (p[0] != 0x45 || p[9] != PROTO_UDP || rd16(p + 2) != len || (rd16(p + 6) & 0x3fff) != 0) return 0;
+    if (vnet_csum_fold(vnet_csum_add(0, p, 20)) != 0xffff) return 0;
+    v->is_v6 = 0;
+    v->ihl = 20;
+    v->id = rd16(p + 4);
+  } else if ((p[0] >> 4) == 6) {
+    if (len < 49 || p[6] != PROTO_UDP || 40 + (size_t)rd16(p + 4) != len) return 0;
+    v->is_v6 = 1;
+    v->ihl = 40;
+    v->id = 0;
+  } else {
+    return 0;
+  }
+  const uint8_t *uh = p + v->ihl;
+  if (rd16(uh + 4) != len - v->ihl || rd16(uh + 6) == 0) return 0;
+  v->payload = len - v->ihl - 8;
+  uint32_t sum = pseudo_sum(p, v->is_v6, PROTO_UDP, len - v->ihl);
+  return vnet_csum_fold(vnet_csum_add(sum, uh, len - v->ihl)) == 0xffff;
+}
+
+/* Same flow and the same IP headers apart from length, ID and checksum. */
+static int same_udp_headers(const uint8_t *a, const uint8_t *b, const udp_view *va, const udp_view *vb) {
+  if (va->is_v6 != vb->is_v6) return 0;
+  if (va->is_v6) {
+    if (memcmp(a, b, 4) != 0 || memcmp(a + 6, b + 6, 34) != 0) return 0;
+  } else {
+    if (memcmp(a, b, 2) != 0 || memcmp(a + 6, b + 6, 4) != 0 || memcmp(a + 12, b + 12, 8) != 0) return 0;
+  }
+  return memcmp(a + va->ihl, b + vb->ihl, 4) == 0; /* ports */
+}
+
+/* One UDP segment (USO): equal payloads, the last may be shorter. IPv4 IDs must run on by one,
+ * as the kernel numbers the segments it cuts, so that what arrives is what was sent. */
+static uint32_t coalesce_udp(const uint8_t *base, size_t stride, const uint32_t *lens, uint32_t n, vnet_group *g) {
+  udp_view first, v;
+  const uint8_t *p0 = base;
+  if (!udp_candidate(p0, lens[0], &first)) return 1;
+  size_t size = first.payload, total = first.payload;
+  uint32_t count = 1;
+  while (count < n && count < MAX_GROUP) {
+    const uint8_t *p = base + (size_t)count * stride;
+    if (!udp_candidate(p, lens[count], &v) || !same_udp_headers(p0, p, &first, &v)) break;
+    if (!first.is_v6 && v.id != (uint16_t)(first.id + count)) break;
+    if (v.payload > size) break;
+    if ((first.is_v6 ? 0 : 20) + 8 + total + v.payload > 65535) break;
+    count++;
+    total += v.payload;
+    if (v.payload < size) break;
+  }
+  if (count < 2) return 1;
+  size_t hdr_len = first.ihl + 8, out = hdr_len + total;
+  g->count = count;
+  g->head_len = hdr_len;
+  g->payload_off = hdr_len;
+  memcpy(g->head, p0, hdr_len);
+  if (first.is_v6) {
+    wr16(g->head + 4, (uint16_t)(out - 40));
+  } else {
+    wr16(g->head + 2, (uint16_t)out);
+    ipv4_header_checksum(g->head, 20);
+  }
+  uint8_t *uh = g->head + first.ihl;
+  wr16(uh + 4, (uint16_t)(8 + total));
+  /* Partial checksum, as for TCP: the kernel fixes length and checksum per segment from it. */
+  wr16(uh + 6, vnet_csum_fold(pseudo_sum(g->head, first.is_v6, PROTO_UDP, 8 + total)));
+  vnet_hdr h = {
+      .flags = VNET_F_NEEDS_CSUM,
+      .gso_type = VNET_GSO_UDP_L4,
+      .hdr_len = (uint16_t)hdr_len,
+      .gso_size = (uint16_t)size,
+      .csum_start = (uint16_t)first.ihl,
+      .csum_offset = 6,
+  };
+  vnet_hdr_encode(&h, g->vhdr);
+  return count;
+}
+
+uint32_t vnet_coalesce(const uint8_t *base, size_t stride, const uint32_t *lens, uint32_t n, int udp,
+                       vnet_group *g) {
+  memset(g, 0, sizeof *g);
+  g->count = 1;
+  if (n < 2) return 1;
+  uint32_t k = coalesce_tcp(base, stride, lens, n, g);
+  if (k == 1 && udp) k = coalesce_udp(base, stride, lens, n, g);
+  if (k == 1) {
+    memset(g, 0, sizeof *g);
+    g->count = 1;
+  }
+  return k;
 }

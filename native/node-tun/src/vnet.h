@@ -67,19 +67,22 @@ uint32_t vnet_split_count(const vnet_split *s);
  * Write-side coalescing. Given n ordinary packets, finds how
  * many of them (at least 1) form one TCP segment the kernel can take at once: same flow and
  * headers, consecutive sequence numbers, equal payload sizes (the last may be shorter), valid
- * checksums. For a group of more than one, fills hdr (the virtio header) and head (the first
+ * checksums; or, failing that, one UDP segment (same flow, equal payloads, the last may be
+ * shorter, consecutive IPv4 IDs, valid non-zero checksums). For a group of more than one, fills hdr (the virtio header) and head (the first
  * packet's headers rewritten for the whole segment, head_len bytes); the payloads follow in order.
  */
 typedef struct {
   uint32_t count;  /* packets in the group */
-  size_t head_len; /* IP + TCP header bytes in head */
+  size_t head_len; /* IP + TCP or UDP header bytes in head */
   size_t payload_off;
   uint8_t head[120]; /* IPv6 40 + TCP 60 at most; IPv4 20 (no options) + 60 */
   uint8_t vhdr[VNET_HDR_LEN];
 } vnet_group;
 
-/* Packet k is at base + k * stride, lens[k] bytes long. */
-uint32_t vnet_coalesce(const uint8_t *base, size_t stride, const uint32_t *lens, uint32_t n, vnet_group *g);
+/* Packet k is at base + k * stride, lens[k] bytes long. With udp, runs of UDP datagrams of one
+ * flow coalesce too (a USO segment; only for a device the kernel granted USO). */
+uint32_t vnet_coalesce(const uint8_t *base, size_t stride, const uint32_t *lens, uint32_t n, int udp,
+                       vnet_group *g);
 
 /* One's-complement sum helpers (RFC 1071), exposed for tests. */
 uint32_t vnet_csum_add(uint32_t sum, const uint8_t *p, size_t n);

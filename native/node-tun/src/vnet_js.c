@@ -2,7 +2,7 @@
  * node-tun: the offload byte work of vnet.c exposed to JavaScript for tests (`_vnet` in index.js),
  * so splitting and coalescing are checked against the engine's packet library without a TUN:
  *   split(data)        data = virtio header + IP packet → the ordinary packets it makes
- *   coalesce(packets)  → groups { count, header, packet }: what write() would hand the kernel
+ *   coalesce(packets[, udp]) → groups { count, header, packet }: what write() would hand the kernel
  */
 #include "common.h"
 #include "vnet.h"
@@ -51,14 +51,20 @@ static napi_value js_split(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_coalesce(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
+  size_t argc = 2;
+  napi_value argv[2], out;
+  bool udp = true;
   uint32_t n;
   bool is_array = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
       napi_get_array_length(env, argv[0], &n) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "packets must be an array of Uint8Array");
+    return NULL;
+  }
+  /* coalesce(packets, udp = true): udp false is a device without USO. */
+  if (argc >= 2 && napi_get_value_bool(env, argv[1], &udp) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "udp must be a boolean");
     return NULL;
   }
   /* Lay the packets out in a slab, as write() gets them. */
@@ -84,7 +90,7 @@ static napi_value js_coalesce(napi_env env, napi_callback_info info) {
   if (joined == NULL) goto fail;
   while (i < n) {
     vnet_group g;
-    uint32_t c = vnet_coalesce(slab + (size_t)i * stride, stride, lens + i, n - i, &g);
+    uint32_t c = vnet_coalesce(slab + (size_t)i * stride, stride, lens + i, n - i, udp, &g);
     size_t len;
     static const uint8_t plain[VNET_HDR_LEN] = {0};
     const uint8_t *hdr = plain;
