@@ -252,6 +252,68 @@ long vnet_split_next(vnet_split *s, uint8_t *dst, size_t cap) {
 
 /* ---- write side: coalesce ------------------------------------------------------------------- */
 
+/* The IP header of a packet we may coalesce: plain IPv4 (no options, not a fragment, valid
+ * header checksum) or IPv6 without extension headers, carrying `proto`, exactly as long as the
+ * header says and holding at least l4_min bytes after it. Returns its length (20 or 40), or 0. */
+static size_t plain_ip_header(const uint8_t *p, size_t len, uint8_t proto, size_t l4_min, int *is_v6) {
+  if (len < 20 + l4_min) return 0;
+  if ((p[0] >> 4) == 4) {
+    if (p[0] != 0x45 || p[9] != proto || rd16(p + 2) != len || (rd16(p + 6) & 0x3fff) != 0) return 0;
+    if (vnet_csum_fold(vnet_csum_add(0, p, 20)) != 0xffff) return 0;
+    *is_v6 = 0;
+    return 20;
+  }
+  if ((p[0] >> 4) == 6) {
+    if (len < 40 + l4_min || p[6] != proto || 40 + (size_t)rd16(p + 4) != len) return 0;
+    *is_v6 = 1;
+    return 40;
+  }
+  return 0;
+}
+
+/* The same IP header apart from what differs between segments of one send: length, IPv4 ID and
+ * header checksum. */
+static int same_ip_header(const uint8_t *a, const uint8_t *b, int is_v6) {
+  if (is_v6) return memcmp(a, b, 4) == 0 && memcmp(a + 6, b + 6, 34) == 0;
+  /* version..TOS, flags/fragment (DF), TTL, protocol, addresses */
+  return memcmp(a, b, 2) == 0 && memcmp(a + 6, b + 6, 4) == 0 && memcmp(a + 12, b + 12, 8) == 0;
+}
+
+/*
+ * Fills g for a group of `count` packets whose first one is p0: its headers (hdr_len bytes, the
+ * IP header ihl of them) rewritten for the whole segment of `total` payload bytes, and the virtio
+ * header asking the kernel to cut it at gso_size. The L4 checksum field (at csum_offset) gets the
+ * pseudo-header sum: the kernel finishes it (or trusts it on local delivery), as for any
+ * CHECKSUM_PARTIAL packet. Returns the header so the caller can adjust protocol fields.
+ */
+static uint8_t *write_group(vnet_group *g, const uint8_t *p0, size_t ihl, size_t hdr_len, int is_v6,
+                            uint8_t proto, uint8_t gso_type, size_t gso_size, size_t total, uint32_t count,
+                            uint16_t csum_offset) {
+  size_t out = hdr_len + total;
+  g->count = count;
+  g->head_len = hdr_len;
+  g->payload_off = hdr_len;
+  memcpy(g->head, p0, hdr_len);
+  if (is_v6) {
+    wr16(g->head + 4, (uint16_t)(out - 40));
+  } else {
+    wr16(g->head + 2, (uint16_t)out);
+    ipv4_header_checksum(g->head, 20);
+  }
+  if (proto == PROTO_UDP) wr16(g->head + ihl + 4, (uint16_t)(out - ihl));
+  wr16(g->head + ihl + csum_offset, vnet_csum_fold(pseudo_sum(g->head, is_v6, proto, out - ihl)));
+  vnet_hdr h = {
+      .flags = VNET_F_NEEDS_CSUM,
+      .gso_type = gso_type,
+      .hdr_len = (uint16_t)hdr_len,
+      .gso_size = (uint16_t)gso_size,
+      .csum_start = (uint16_t)ihl,
+      .csum_offset = csum_offset,
+  };
+  vnet_hdr_encode(&h, g->vhdr);
+  return g->head;
+}
+
 typedef struct {
   int is_v6;
   size_t ihl, hdr_len, payload;
@@ -259,23 +321,11 @@ typedef struct {
   uint32_t seq;
 } tcp_view;
 
-/* A TCP packet we may coalesce: plain IPv4 (no options, not a fragment) or IPv6 without
- * extension headers, exactly as long as its header says, valid checksums, data and no
+/* A TCP packet we may coalesce: a plain IP header (plain_ip_header), valid checksum, data and no
  * SYN/RST/URG. */
 static int tcp_candidate(const uint8_t *p, size_t len, tcp_view *v) {
-  if (len < 40) return 0;
-  if ((p[0] >> 4) == 4) {
-    if (p[0] != 0x45 || p[9] != PROTO_TCP || rd16(p + 2) != len || (rd16(p + 6) & 0x3fff) != 0) return 0;
-    if (vnet_csum_fold(vnet_csum_add(0, p, 20)) != 0xffff) return 0;
-    v->is_v6 = 0;
-    v->ihl = 20;
-  } else if ((p[0] >> 4) == 6) {
-    if (len < 60 || p[6] != PROTO_TCP || 40 + (size_t)rd16(p + 4) != len) return 0;
-    v->is_v6 = 1;
-    v->ihl = 40;
-  } else {
-    return 0;
-  }
+  v->ihl = plain_ip_header(p, len, PROTO_TCP, 20, &v->is_v6);
+  if (v->ihl == 0) return 0;
   const uint8_t *th = p + v->ihl;
   size_t thl = (size_t)(th[12] >> 4) * 4;
   if (thl < 20 || v->ihl + thl >= len) return 0;
@@ -291,13 +341,7 @@ static int tcp_candidate(const uint8_t *p, size_t len, tcp_view *v) {
 /* Same flow and the same headers apart from what differs between segments of one TCP send:
  * IP length, ID and checksum; TCP sequence number, PSH/FIN on the last one, checksum. */
 static int same_headers(const uint8_t *a, const uint8_t *b, const tcp_view *va, const tcp_view *vb) {
-  if (va->is_v6 != vb->is_v6 || va->hdr_len != vb->hdr_len) return 0;
-  if (va->is_v6) {
-    if (memcmp(a, b, 4) != 0 || memcmp(a + 6, b + 6, 34) != 0) return 0;
-  } else {
-    /* version..TOS, flags/fragment (DF), TTL, protocol, addresses */
-    if (memcmp(a, b, 2) != 0 || memcmp(a + 6, b + 6, 4) != 0 || memcmp(a + 12, b + 12, 8) != 0) return 0;
-  }
+  if (va->is_v6 != vb->is_v6 || va->hdr_len != vb->hdr_len || !same_ip_header(a, b, va->is_v6)) return 0;
   const uint8_t *ta = a + va->ihl, *tb = b + vb->ihl;
   /* ports; ack number and data offset; window; urgent pointer and options */
   if (memcmp(ta, tb, 4) != 0 || memcmp(ta + 8, tb + 8, 5) != 0 || memcmp(ta + 14, tb + 14, 2) != 0 ||
@@ -326,31 +370,9 @@ static uint32_t coalesce_tcp(const uint8_t *base, size_t stride, const uint32_t 
     if (v.payload < mss || v.flags & (TCP_PSH | TCP_FIN)) break;
   }
   if (count < 2) return 1;
-  g->count = count;
-  g->head_len = first.hdr_len;
-  g->payload_off = first.hdr_len;
-  memcpy(g->head, p0, first.hdr_len);
-  size_t out = first.hdr_len + total;
-  if (first.is_v6) {
-    wr16(g->head + 4, (uint16_t)(out - 40));
-  } else {
-    wr16(g->head + 2, (uint16_t)out);
-    ipv4_header_checksum(g->head, 20);
-  }
-  uint8_t *th = g->head + first.ihl;
-  th[13] = (uint8_t)(first.flags | (last_flags & (TCP_PSH | TCP_FIN)));
-  /* A partial checksum: the kernel finishes it (or trusts it on local delivery) from the
-   * pseudo-header sum left in the field, as for any CHECKSUM_PARTIAL packet. */
-  wr16(th + 16, vnet_csum_fold(pseudo_sum(g->head, first.is_v6, PROTO_TCP, out - first.ihl)));
-  vnet_hdr h = {
-      .flags = VNET_F_NEEDS_CSUM,
-      .gso_type = first.is_v6 ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4,
-      .hdr_len = (uint16_t)first.hdr_len,
-      .gso_size = (uint16_t)mss,
-      .csum_start = (uint16_t)first.ihl,
-      .csum_offset = 16,
-  };
-  vnet_hdr_encode(&h, g->vhdr);
+  uint8_t *head = write_group(g, p0, first.ihl, first.hdr_len, first.is_v6, PROTO_TCP,
+                              first.is_v6 ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4, mss, total, count, 16);
+  head[first.ihl + 13] = (uint8_t)(first.flags | (last_flags & (TCP_PSH | TCP_FIN)));
   return count;
 }
 
@@ -360,25 +382,13 @@ typedef struct {
   uint16_t id;
 } udp_view;
 
-/* A UDP datagram we may coalesce: plain IPv4 (no options, not a fragment) or IPv6 without
- * extension headers, exactly as long as its headers say, with data and a valid checksum. A
- * datagram without a checksum (IPv4's zero) is left alone: its segments would gain one. */
+/* A UDP datagram we may coalesce: a plain IP header (plain_ip_header), data and a valid
+ * checksum. A datagram without a checksum (IPv4's zero) is left alone: its segments would gain
+ * one. */
 static int udp_candidate(const uint8_t *p, size_t len, udp_view *v) {
-  if (len < 29) return 0;
-  if ((p[0] >> 4) == 4) {
-    if (p[0] != 0x45 || p[9] != PROTO_UDP || rd16(p + 2) != len || (rd16(p + 6) & 0x3fff) != 0) return 0;
-    if (vnet_csum_fold(vnet_csum_add(0, p, 20)) != 0xffff) return 0;
-    v->is_v6 = 0;
-    v->ihl = 20;
-    v->id = rd16(p + 4);
-  } else if ((p[0] >> 4) == 6) {
-    if (len < 49 || p[6] != PROTO_UDP || 40 + (size_t)rd16(p + 4) != len) return 0;
-    v->is_v6 = 1;
-    v->ihl = 40;
-    v->id = 0;
-  } else {
-    return 0;
-  }
+  v->ihl = plain_ip_header(p, len, PROTO_UDP, 9, &v->is_v6);
+  if (v->ihl == 0) return 0;
+  v->id = v->is_v6 ? 0 : rd16(p + 4);
   const uint8_t *uh = p + v->ihl;
   if (rd16(uh + 4) != len - v->ihl || rd16(uh + 6) == 0) return 0;
   v->payload = len - v->ihl - 8;
@@ -386,15 +396,9 @@ static int udp_candidate(const uint8_t *p, size_t len, udp_view *v) {
   return vnet_csum_fold(vnet_csum_add(sum, uh, len - v->ihl)) == 0xffff;
 }
 
-/* Same flow and the same IP headers apart from length, ID and checksum. */
+/* Same flow: the same IP header (same_ip_header) and ports. */
 static int same_udp_headers(const uint8_t *a, const uint8_t *b, const udp_view *va, const udp_view *vb) {
-  if (va->is_v6 != vb->is_v6) return 0;
-  if (va->is_v6) {
-    if (memcmp(a, b, 4) != 0 || memcmp(a + 6, b + 6, 34) != 0) return 0;
-  } else {
-    if (memcmp(a, b, 2) != 0 || memcmp(a + 6, b + 6, 4) != 0 || memcmp(a + 12, b + 12, 8) != 0) return 0;
-  }
-  return memcmp(a + va->ihl, b + vb->ihl, 4) == 0; /* ports */
+  return va->is_v6 == vb->is_v6 && same_ip_header(a, b, va->is_v6) && memcmp(a + va->ihl, b + vb->ihl, 4) == 0;
 }
 
 /* One UDP segment (USO): equal payloads, the last may be shorter. IPv4 IDs must run on by one,
@@ -416,30 +420,7 @@ static uint32_t coalesce_udp(const uint8_t *base, size_t stride, const uint32_t 
     if (v.payload < size) break;
   }
   if (count < 2) return 1;
-  size_t hdr_len = first.ihl + 8, out = hdr_len + total;
-  g->count = count;
-  g->head_len = hdr_len;
-  g->payload_off = hdr_len;
-  memcpy(g->head, p0, hdr_len);
-  if (first.is_v6) {
-    wr16(g->head + 4, (uint16_t)(out - 40));
-  } else {
-    wr16(g->head + 2, (uint16_t)out);
-    ipv4_header_checksum(g->head, 20);
-  }
-  uint8_t *uh = g->head + first.ihl;
-  wr16(uh + 4, (uint16_t)(8 + total));
-  /* Partial checksum, as for TCP: the kernel fixes length and checksum per segment from it. */
-  wr16(uh + 6, vnet_csum_fold(pseudo_sum(g->head, first.is_v6, PROTO_UDP, 8 + total)));
-  vnet_hdr h = {
-      .flags = VNET_F_NEEDS_CSUM,
-      .gso_type = VNET_GSO_UDP_L4,
-      .hdr_len = (uint16_t)hdr_len,
-      .gso_size = (uint16_t)size,
-      .csum_start = (uint16_t)first.ihl,
-      .csum_offset = 6,
-  };
-  vnet_hdr_encode(&h, g->vhdr);
+  write_group(g, p0, first.ihl, first.ihl + 8, first.is_v6, PROTO_UDP, VNET_GSO_UDP_L4, size, total, count, 6);
   return count;
 }
 
@@ -448,11 +429,7 @@ uint32_t vnet_coalesce(const uint8_t *base, size_t stride, const uint32_t *lens,
   memset(g, 0, sizeof *g);
   g->count = 1;
   if (n < 2) return 1;
+  /* Each fills g only for a group of two or more. */
   uint32_t k = coalesce_tcp(base, stride, lens, n, g);
-  if (k == 1 && udp) k = coalesce_udp(base, stride, lens, n, g);
-  if (k == 1) {
-    memset(g, 0, sizeof *g);
-    g->count = 1;
-  }
-  return k;
+  return k == 1 && udp ? coalesce_udp(base, stride, lens, n, g) : k;
 }
