@@ -4,6 +4,7 @@
  * any aliasing of input and output, strict about sizes, and one context set per thread.
  */
 import { createRequire } from 'node:module';
+import type * as EvpAead from 'evp-aead';
 import { Worker } from 'node:worker_threads';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import fc from 'fast-check';
@@ -12,13 +13,7 @@ import { evpAeadStatus, loadEvpChaChaPoly } from './evp-chacha-poly.js';
 import { loadBackend } from './select.js';
 import { toHex } from './util.js';
 
-const evp = createRequire(import.meta.url)('evp-aead') as {
-  available: boolean;
-  reason: string;
-  source: string;
-  seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, out: Uint8Array): number;
-  open(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array, out: Uint8Array): number;
-};
+const evp = createRequire(import.meta.url)('evp-aead') as typeof EvpAead;
 const onLinuxNode = process.platform === 'linux' && !process.versions.electron;
 
 const key = fc.uint8Array({ minLength: 32, maxLength: 32 });

@@ -7,17 +7,10 @@
  * machines without OpenSSL 3 keep libsodium. `FZ_EVP_AEAD=0` turns it off (for comparisons).
  */
 import { createRequire } from 'node:module';
+import type * as EvpAeadModule from 'evp-aead';
 import type { CryptoBackend } from './backend.js';
 
 type Aead = Pick<CryptoBackend, 'aeadSeal' | 'aeadOpen'>;
-
-interface EvpAeadModule {
-  readonly available: boolean;
-  readonly reason: string;
-  readonly source: string;
-  seal: CryptoBackend['aeadSeal'];
-  open: CryptoBackend['aeadOpen'];
-}
 
 /** Why OpenSSL's AEAD is not used in this process ('' when it is), for status and logs. */
 export let evpAeadStatus = 'not loaded';
@@ -31,9 +24,9 @@ export function loadEvpChaChaPoly(reference: Aead): Aead | undefined {
     evpAeadStatus = 'off (FZ_EVP_AEAD=0)';
     return undefined;
   }
-  let mod: EvpAeadModule;
+  let mod: typeof EvpAeadModule;
   try {
-    mod = createRequire(import.meta.url)('evp-aead') as EvpAeadModule;
+    mod = createRequire(import.meta.url)('evp-aead') as typeof EvpAeadModule;
   } catch (cause) {
     evpAeadStatus = `evp-aead failed to load: ${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`;
     return undefined;
