@@ -57,7 +57,8 @@ export interface OpenedInitiation {
 /** H after mixing a responder's static public key: fixed per responder key, so cached. */
 /** A handshake's ephemeral key pair: made ahead by the backend when it can, else here. */
 function newEphemeral(c: CryptoBackend): EphemeralKeyPair {
-  if (c.ephemeralKeyPair) return c.ephemeralKeyPair();
+  const ahead = c.ephemeralKeyPair?.();
+  if (ahead) return ahead;
   const privateKey = c.randomBytes(KEY_SIZE);
   return { privateKey, publicKey: c.x25519PublicKey(privateKey) };
 }

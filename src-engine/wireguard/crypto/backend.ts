@@ -78,10 +78,11 @@ export interface CryptoBackend {
   randomBytes(length: number): Uint8Array;
 
   /**
-   * A fresh X25519 key pair for a handshake's ephemeral key, when the backend has them made ahead
-   * (ephemeral-pool.ts); without it the handshake makes one from randomBytes and x25519PublicKey.
+   * A fresh X25519 key pair for a handshake's ephemeral key, when the backend has one made ahead
+   * (ephemeral-pool.ts); otherwise (absent, or undefined) the handshake makes one from
+   * randomBytes and x25519PublicKey.
    */
-  ephemeralKeyPair?(): EphemeralKeyPair;
+  ephemeralKeyPair?(): EphemeralKeyPair | undefined;
 }
 
 export interface EphemeralKeyPair {

@@ -99,24 +99,18 @@ export class EphemeralKeyPool {
 }
 
 /**
- * `backend` with `ephemeralKeyPair` served from `pool` (made inline when the pool is empty). For
- * the gateway; a client makes a handful of handshakes and keeps the backend as it is.
+ * `backend` with `ephemeralKeyPair` served from `pool`; when the pool is empty the handshake makes
+ * the pair itself (noise.ts). For the gateway; a client makes a handful of handshakes and keeps
+ * the backend as it is.
  */
 export function withEphemeralKeyPool(backend: CryptoBackend, pool: EphemeralKeyPool): CryptoBackend {
-  const inline = (): EphemeralKeyPair => {
-    const privateKey = backend.randomBytes(KEY);
-    return { privateKey, publicKey: backend.x25519PublicKey(privateKey) };
-  };
   return {
     ...backend,
     ephemeralKeyPair: () => {
       const pair = pool.take();
-      if (pair) {
-        pool.stats.fromPool++;
-        return pair;
-      }
-      pool.stats.inline++;
-      return inline();
+      if (pair) pool.stats.fromPool++;
+      else pool.stats.inline++;
+      return pair;
     },
   };
 }
