@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REKEY_TIMEOUT } from '../constants.js';
-import { Tunn } from '../tunn.js';
+import { makePair, pump } from '../test-support.js';
 import type { CryptoBackend } from './backend.js';
 import { EphemeralKeyPool, withEphemeralKeyPool } from './ephemeral-pool.js';
 import { loadBackend } from './select.js';
@@ -80,25 +80,12 @@ describe('EphemeralKeyPool', () => {
   });
 });
 
-/** Full handshakes between two Tunns using `crypto`; the responder's completed count. */
+/** Full handshakes between two Tunns using `crypto` (test-support's pair and pump). */
 function completedHandshakes(crypto: CryptoBackend, rounds: number): number {
-  const ka = crypto.randomBytes(32);
-  const kb = crypto.randomBytes(32);
-  const A = { address: '10.0.0.1', port: 1 };
-  const B = { address: '10.0.0.2', port: 2 };
-  const a = new Tunn({ crypto, staticPrivate: ka, peerPublic: crypto.x25519PublicKey(kb), endpoint: B });
-  const b = new Tunn({ crypto, staticPrivate: kb, peerPublic: crypto.x25519PublicKey(ka), endpoint: A });
-  const out = new Uint8Array(256);
-  let now = 0;
+  const pair = makePair(crypto);
   for (let i = 0; i < rounds; i++) {
-    now += REKEY_TIMEOUT;
-    const init = a.initiateHandshake(now);
-    if (init.type !== 'network') throw new Error('no initiation');
-    const response = b.decapsulate(init.packet, A, out, now);
-    if (response.type !== 'network') throw new Error('no response');
-    const confirm = a.decapsulate(Uint8Array.from(response.packet), B, out, now);
-    if (confirm.type !== 'network') throw new Error('no confirmation');
-    b.decapsulate(Uint8Array.from(confirm.packet), A, out, now);
+    pair.now += REKEY_TIMEOUT; // the initiator sends at most one initiation per REKEY_TIMEOUT
+    pump(pair, { from: 'a', result: pair.a.initiateHandshake(pair.now) });
   }
-  return b.stats.handshakesCompleted;
+  return pair.b.stats.handshakesCompleted;
 }
