@@ -20,7 +20,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { CryptoBackend } from './backend.js';
 import { evpAeadStatus } from './evp-chacha-poly.js';
 
@@ -239,7 +239,7 @@ export class ParallelAead {
       this.nonces.push(this.secrets.subarray(i * SECRET + KEY, (i + 1) * SECRET));
     }
     const channel = new MessageChannel();
-    this.port = channel.port1 as unknown as MessagePort;
+    this.port = channel.port1;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: {
