@@ -11,10 +11,13 @@ export class MemoryUdpNetwork {
   private readonly sockets = new Map<string, MemoryUdpSocket>();
   filter: (from: Endpoint, to: Endpoint, datagram: Uint8Array) => boolean = () => true;
 
+  /** `sharedMemory`: sockets receive into shared-memory batches (as NativeUdpTransport's option). */
+  constructor(private readonly options: { readonly sharedMemory?: boolean } = {}) {}
+
   bind(address: string, port: number): MemoryUdpSocket {
     const key = `${address}|${port}`;
     if (this.sockets.has(key)) throw new Error(`address in use: ${key}`);
-    const s = new MemoryUdpSocket(this, address, port);
+    const s = new MemoryUdpSocket(this, address, port, this.options.sharedMemory ?? false);
     this.sockets.set(key, s);
     return s;
   }
@@ -34,7 +37,7 @@ export class MemoryUdpNetwork {
 export class MemoryUdpSocket implements UdpTransport {
   readonly stats: UdpTransportStats = { receivedDatagrams: 0, sentDatagrams: 0, sendBackpressure: 0 };
   private readonly queue: { from: Endpoint; data: Uint8Array }[] = [];
-  private readonly batch: DatagramBatch = createDatagramBatch(64, 2048);
+  private readonly batch: DatagramBatch;
   private readonly cache = new EndpointCache();
   private onDatagrams: ((batch: DatagramBatch, count: number) => void) | undefined;
   private scheduled = false;
@@ -43,7 +46,10 @@ export class MemoryUdpSocket implements UdpTransport {
     private readonly network: MemoryUdpNetwork,
     readonly localAddress: string,
     readonly localPort: number,
-  ) {}
+    sharedMemory = false,
+  ) {
+    this.batch = createDatagramBatch(64, 2048, 0, sharedMemory);
+  }
 
   start(onDatagrams: (batch: DatagramBatch, count: number) => void): void {
     this.onDatagrams = onDatagrams;

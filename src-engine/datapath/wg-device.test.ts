@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildUdpPacket, isPacketError, parseIpAddress } from '../packet/index.js';
 import { MemoryTunDevice } from '../tun/memory.js';
 import { createNobleBackend } from '../wireguard/crypto/noble.js';
+import { ParallelAead } from '../wireguard/crypto/parallel-aead.js';
 import { parseCidr } from './allowed-ips.js';
 import { MemoryUdpNetwork } from './memory-udp.js';
 import { WireGuardDevice } from './wg-device.js';
@@ -30,14 +31,20 @@ async function until(cond: () => boolean, ms = 5_000): Promise<void> {
   }
 }
 
-function setup() {
-  const net = new MemoryUdpNetwork();
-  const tunA = new MemoryTunDevice('a');
-  const tunB = new MemoryTunDevice('b');
-  const tunC = new MemoryTunDevice('c');
+/**
+ * Three devices on an in-memory network. `parallel`: each seals and opens with a crypto worker,
+ * on shared-memory batches, as on a machine with more than two cores.
+ */
+function setupDevices(parallel = false) {
+  const net = new MemoryUdpNetwork({ sharedMemory: parallel });
+  const tunA = new MemoryTunDevice('a', undefined, undefined, parallel);
+  const tunB = new MemoryTunDevice('b', undefined, undefined, parallel);
+  const tunC = new MemoryTunDevice('c', undefined, undefined, parallel);
+  const pools = parallel ? [0, 1, 2].map(() => new ParallelAead(c, 'noble', { capacity: 256 })) : [];
   const a = new WireGuardDevice(
     {
       crypto: c,
+      parallelAead: pools[0],
       privateKey: key(1),
       peers: [
         {
@@ -53,6 +60,7 @@ function setup() {
   const b = new WireGuardDevice(
     {
       crypto: c,
+      parallelAead: pools[1],
       privateKey: key(2),
       peers: [
         { publicKey: pub(1), allowedIps: [parseCidr('10.0.1.1/32'), parseCidr('fd00:1::1/128')] },
@@ -65,6 +73,7 @@ function setup() {
   const cDev = new WireGuardDevice(
     {
       crypto: c,
+      parallelAead: pools[2],
       privateKey: key(3),
       peers: [
         {
@@ -79,10 +88,19 @@ function setup() {
   );
   const errors: Error[] = [];
   for (const d of [a, b, cDev]) d.start((e) => errors.push(e));
-  return { net, a, b, cDev, tunA, tunB, tunC, errors, stop: () => [a, b, cDev].forEach((d) => d.stop()) };
+  const stop = (): void => {
+    for (const d of [a, b, cDev]) d.stop();
+    for (const p of pools) p.close();
+  };
+  return { net, a, b, cDev, tunA, tunB, tunC, errors, pools, stop };
 }
 
-describe('WireGuardDevice', () => {
+describe.each([
+  ['one thread', false],
+  ['a crypto worker', true],
+])('WireGuardDevice (%s)', (_, parallel) => {
+  const setup = (): ReturnType<typeof setupDevices> => setupDevices(parallel);
+
   it('carries batches both ways between two devices, handshaking on the first packet', async () => {
     const s = setup();
     const packets = Array.from({ length: 150 }, (_, i) => udp('10.0.1.1', '10.0.0.5', `hello ${i}`));
@@ -143,6 +161,78 @@ describe('WireGuardDevice', () => {
     batch.addrs.set([4, 0, 0, 2, 192, 0, 2, 2]);
     stranger.send(batch, 1);
     await until(() => s.b.stats.unknownPeer === 1);
+    s.stop();
+  });
+});
+
+describe('WireGuardDevice with a crypto worker', () => {
+  it('opens whole batches on two threads, in order, and drops forged and replayed datagrams among them', async () => {
+    const s = setupDevices(true);
+    // Copies of what a sends, to replay and to forge later.
+    const captured: Uint8Array[] = [];
+    s.net.filter = (from, _to, datagram) => {
+      if (from.port === 1 && datagram[0] === 4) captured.push(Uint8Array.from(datagram));
+      return true;
+    };
+    const first = Array.from({ length: 200 }, (_, i) => udp('10.0.1.1', '10.0.0.5', `packet ${i}`));
+    s.tunA.inject(...first);
+    await until(() => s.tunB.written.length === 200);
+    expect(s.tunB.written).toEqual(first);
+    // A burst where every fourth datagram is a forgery (one bit flipped) or a replay of an old one:
+    // each is refused on its own, and the genuine ones around it arrive in order.
+    const genuine = Array.from({ length: 120 }, (_, i) => udp('10.0.1.1', '10.0.0.5', `burst ${i}`));
+    captured.length = 0;
+    s.net.filter = (from, _to, datagram) => {
+      if (from.port !== 1) return true;
+      if (datagram[0] === 4) captured.push(Uint8Array.from(datagram)); // held back, delivered below
+      return false;
+    };
+    s.tunA.inject(...genuine);
+    await until(() => s.a.peerStats()[0]!.stats.txPackets >= 320);
+    const held = [...captured];
+    expect(held.length).toBe(120);
+    s.net.filter = () => true;
+    const sender = s.net.bind('192.0.2.1', 11);
+    const mixed: Uint8Array[] = [];
+    held.forEach((d, i) => {
+      mixed.push(d);
+      if (i % 8 === 3) {
+        // A counter no genuine datagram has (+2^32): the tag cannot verify, and the window is
+        // left as it was, whichever batch the forgery lands in.
+        const forged = Uint8Array.from(d);
+        forged[12]! ^= 1;
+        mixed.push(forged);
+      } else if (i % 8 === 7) {
+        mixed.push(Uint8Array.from(held[i - 2]!)); // a replay of a datagram already in this burst
+      }
+    });
+    const written = s.tunB.written.length;
+    const peerB = () => s.b.peerStats().find((p) => Buffer.from(p.publicKey).equals(Buffer.from(pub(1))))!;
+    const batch = {
+      buffer: new Uint8Array(64 * 2048),
+      slotSize: 2048,
+      headroom: 0,
+      lengths: new Uint32Array(64),
+      capacity: 64,
+      addrs: new Uint8Array(64 * 20),
+    };
+    for (let at = 0; at < mixed.length; at += 64) {
+      const part = mixed.slice(at, at + 64);
+      part.forEach((d, i) => {
+        batch.buffer.set(d, i * 2048);
+        batch.lengths[i] = d.length;
+        batch.addrs.set([4, 0, 0, 2, 192, 0, 2, 2], i * 20); // to b
+      });
+      sender.send(batch, part.length);
+    }
+    await until(() => s.tunB.written.length === written + 120);
+    expect(s.tunB.written.slice(written)).toEqual(genuine);
+    const dropped = peerB().stats.dropped;
+    expect(dropped.decrypt_failed).toBe(15);
+    expect(dropped.replay).toBe(15);
+    // The worker did part of the work.
+    expect(s.pools[1]!.stats.byWorker).toBeGreaterThan(0);
+    expect(s.errors).toEqual([]);
     s.stop();
   });
 });

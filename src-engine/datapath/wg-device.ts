@@ -7,10 +7,12 @@ import {
 } from '../tun/batch.js';
 import { isPlausibleIpPacket, type TunDevice } from '../tun/device.js';
 import type { CryptoBackend } from '../wireguard/crypto/backend.js';
+import type { ParallelAead } from '../wireguard/crypto/parallel-aead.js';
 import { readU32 } from '../wireguard/counter.js';
 import type { Endpoint } from '../wireguard/endpoint.js';
 import { HandshakeGuard } from '../wireguard/guard.js';
 import { IndexTable } from '../wireguard/indices.js';
+import type { Keypair } from '../wireguard/keypair.js';
 import { classify, Initiation } from '../wireguard/messages.js';
 import { openInitiation, responderHash } from '../wireguard/noise.js';
 import type { Transmit, TunnEvent, TunnResult } from '../wireguard/result.js';
@@ -37,6 +39,13 @@ export interface WireGuardDeviceConfig {
   /** Packets per batch in each direction (default 64): bounds the time one source holds the loop. */
   readonly batchSize?: number;
   readonly clock?: () => number;
+  /**
+   * Seal and open each batch's packets on this thread and a crypto worker at once (the caller
+   * starts and closes it; `parallelAeadLanes` says when it pays). Packets work in place when the
+   * TUN's and the socket's batches are shared memory too (their `sharedMemory` option); others
+   * are sealed and opened at once as without it.
+   */
+  readonly parallelAead?: ParallelAead;
 }
 
 export interface DeviceStats {
@@ -67,6 +76,15 @@ const SLOT_SIZE = 2048;
  */
 const FLUSH_AFTER_MS = 0.25;
 
+/** A transport message whose opening is queued on the parallel AEAD, waiting for its result. */
+interface PendingOpen {
+  peer: Peer | undefined;
+  kp: Keypair | undefined;
+  datagram: Uint8Array;
+  from: Endpoint | undefined;
+  job: number;
+}
+
 /**
  * A WireGuard interface: one TUN, one UDP socket, many peers (wireguard-go's Device). The hot
  * path works on packed batches end to end — a TUN batch becomes one sendmmsg, a recvmmsg batch
@@ -93,6 +111,10 @@ export class WireGuardDevice {
   private readonly endpoints = new EndpointCache();
   private readonly clock: () => number;
   private readonly mtu: number;
+  private readonly aead: ParallelAead | undefined;
+  /** Opens queued in this batch, in order; their TUN slots follow `tunOutCount` one to one. */
+  private readonly pendingOpens: PendingOpen[];
+  private pendingOpenCount = 0;
 
   // Outgoing datagrams and incoming packets, preallocated once.
   private readonly udpOut: DatagramBatch;
@@ -121,9 +143,18 @@ export class WireGuardDevice {
     this.localResponderHash = responderHash(this.c, this.staticKeys.publicKey);
     this.guard = new HandshakeGuard(this.c, this.staticKeys.publicKey);
     const batch = config.batchSize ?? 64;
+    this.aead = config.parallelAead;
+    const shared = this.aead !== undefined;
     // Room for the batch plus the handshake messages a batch can trigger.
-    this.udpOut = createDatagramBatch(batch * 2, SLOT_SIZE);
-    this.tunOut = createBatch(batch, SLOT_SIZE);
+    this.udpOut = createDatagramBatch(batch * 2, SLOT_SIZE, 0, shared);
+    this.tunOut = createBatch(batch, SLOT_SIZE, 0, shared);
+    this.pendingOpens = Array.from({ length: shared ? batch : 0 }, () => ({
+      peer: undefined,
+      kp: undefined,
+      datagram: EMPTY,
+      from: undefined,
+      job: 0,
+    }));
     for (const p of config.peers) this.addPeer(p, config.padding ?? true);
   }
 
@@ -217,7 +248,7 @@ export class WireGuardDevice {
       if (this.udpOutCount === this.udpOut.capacity) this.flushUdp();
       const slotStart = this.udpOutCount * this.udpOut.slotSize;
       const out = this.udpOut.buffer.subarray(slotStart, slotStart + this.udpOut.slotSize);
-      const r = peer.tunn.encapsulate(buf.subarray(offset, offset + length), out, now);
+      const r = peer.tunn.encapsulate(buf.subarray(offset, offset + length), out, now, this.aead);
       if (r.type === 'network') {
         if (r.packet.buffer === out.buffer && r.packet.byteOffset === out.byteOffset) {
           this.udpOut.lengths[this.udpOutCount] = r.packet.length;
@@ -257,6 +288,12 @@ export class WireGuardDevice {
           this.stats.unknownPeer++;
           continue;
         }
+        if (kind === 'transport' && this.aead) {
+          this.queueOpen(peer, datagram, from, now);
+          continue;
+        }
+        // Anything else is handled in order: the opens queued before it are finished first.
+        this.finishOpens(now);
         if (this.tunOutCount === this.tunOut.capacity) this.flushTun();
         const slotStart = this.tunOutCount * this.tunOut.slotSize;
         r = peer.tunn.decapsulate(
@@ -266,6 +303,7 @@ export class WireGuardDevice {
           now,
         );
       } else if (kind === 'initiation') {
+        this.finishOpens(now);
         const verdict = this.guard.check(datagram, readU32(datagram, Initiation.senderIndex), from, now);
         if (verdict.action === 'cookie') {
           this.queueDatagram(verdict.reply, from);
@@ -285,19 +323,78 @@ export class WireGuardDevice {
         this.stats.unknownPeer++;
         continue;
       }
-      if (r.type === 'tunnel') {
-        if (this.sourceAllowed(peer, r.packet)) {
-          this.tunOut.lengths[this.tunOutCount++] = r.packet.length;
-        } else {
-          this.stats.sourceNotAllowed++;
-        }
-      } else if (r.type === 'network') {
-        this.queueDatagram(r.packet, r.to);
-      }
-      this.drainPeer(peer);
+      this.received(peer, r);
     }
     this.flushTun();
     this.afterWork();
+  }
+
+  /** What became of one datagram: a packet for the TUN (in the next TUN slot) or a reply. */
+  private received(peer: Peer, r: TunnResult): void {
+    if (r.type === 'tunnel') {
+      if (this.sourceAllowed(peer, r.packet)) {
+        this.tunOut.lengths[this.tunOutCount++] = r.packet.length;
+      } else {
+        this.stats.sourceNotAllowed++;
+      }
+    } else if (r.type === 'network') {
+      this.queueDatagram(r.packet, r.to);
+    }
+    this.drainPeer(peer);
+  }
+
+  /** Checks a transport message and queues its opening into the TUN slot after the queued ones. */
+  private queueOpen(peer: Peer, datagram: Uint8Array, from: Endpoint, now: number): void {
+    if (this.tunOutCount + this.pendingOpenCount === this.tunOut.capacity) this.flushTun();
+    const job = this.aead!.pending;
+    const kp = peer.tunn.queueTransport(
+      datagram,
+      this.tunSlot(this.tunOutCount + this.pendingOpenCount),
+      now,
+      this.aead!,
+    );
+    if (kp === undefined) return; // dropped and counted by the peer
+    const p = this.pendingOpens[this.pendingOpenCount++]!;
+    p.peer = peer;
+    p.kp = kp;
+    p.datagram = datagram;
+    p.from = from;
+    p.job = job;
+  }
+
+  /**
+   * Opens the queued messages (both threads at once) and finishes them in order. A packet lands
+   * in its reserved slot; when an earlier one was dropped, it moves down so the TUN slots stay
+   * contiguous.
+   */
+  private finishOpens(now: number): void {
+    const n = this.pendingOpenCount;
+    if (n === 0) return;
+    this.aead!.run();
+    // Cleared first: finishing can send (a flush of the socket) and must not see these again.
+    this.pendingOpenCount = 0;
+    const base = this.tunOutCount;
+    for (let k = 0; k < n; k++) {
+      const p = this.pendingOpens[k]!;
+      const slot = base + k;
+      const out = this.tunSlot(slot);
+      const r = p.peer!.tunn.finishTransport(p.kp!, this.aead!.result(p.job), p.datagram, p.from!, out, now);
+      if (r.type === 'tunnel' && slot !== this.tunOutCount) {
+        this.tunOut.buffer.copyWithin(
+          this.tunOutCount * this.tunOut.slotSize,
+          slot * this.tunOut.slotSize,
+          slot * this.tunOut.slotSize + r.packet.length,
+        );
+      }
+      this.received(p.peer!, r);
+      p.peer = p.kp = p.from = undefined;
+      p.datagram = EMPTY;
+    }
+  }
+
+  private tunSlot(i: number): Uint8Array {
+    const start = i * this.tunOut.slotSize;
+    return this.tunOut.buffer.subarray(start, start + this.tunOut.slotSize);
   }
 
   private sourceAllowed(peer: Peer, packet: Uint8Array): boolean {
@@ -336,6 +433,9 @@ export class WireGuardDevice {
   }
 
   private flushUdp(): void {
+    // Sealing queued on the parallel AEAD is finished before anything is sent, and before the
+    // TUN batch it reads from is handed back.
+    this.aead?.run();
     if (this.udpOutCount === 0 || this.waitingForSocket) return;
     const sent = this.udp.send(this.udpOut, this.udpOutCount);
     if (sent < this.udpOutCount) {
@@ -356,6 +456,7 @@ export class WireGuardDevice {
   }
 
   private flushTun(): void {
+    this.finishOpens(this.clock());
     if (this.tunOutCount === 0) return;
     const written = this.tun.write(this.tunOut, this.tunOutCount);
     // A TUN write only fails when the kernel queue is full; like a NIC, drop rather than block.
@@ -397,3 +498,5 @@ export class WireGuardDevice {
     this.afterWork();
   }
 }
+
+const EMPTY = new Uint8Array(0);

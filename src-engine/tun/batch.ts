@@ -21,10 +21,17 @@ export interface DatagramBatch extends PacketBatch {
   readonly addrs: Uint8Array;
 }
 
-export function createBatch(capacity: number, slotSize: number, headroom = 0): PacketBatch {
+/**
+ * A batch of `capacity` slots. `shared` puts the slab in a SharedArrayBuffer, so a crypto worker
+ * can seal or open its packets in place (src-engine/wireguard/crypto/parallel-aead.ts); node-tun
+ * reads and writes such slabs as any other.
+ */
+export function createBatch(capacity: number, slotSize: number, headroom = 0, shared = false): PacketBatch {
   if (headroom >= slotSize) throw new RangeError('headroom must be smaller than the slot size');
   return {
-    buffer: new Uint8Array(capacity * slotSize),
+    buffer: shared
+      ? new Uint8Array(new SharedArrayBuffer(capacity * slotSize))
+      : new Uint8Array(capacity * slotSize),
     slotSize,
     headroom,
     lengths: new Uint32Array(capacity),
@@ -32,8 +39,16 @@ export function createBatch(capacity: number, slotSize: number, headroom = 0): P
   };
 }
 
-export function createDatagramBatch(capacity: number, slotSize: number, headroom = 0): DatagramBatch {
-  return { ...createBatch(capacity, slotSize, headroom), addrs: new Uint8Array(capacity * ADDR_SIZE) };
+export function createDatagramBatch(
+  capacity: number,
+  slotSize: number,
+  headroom = 0,
+  shared = false,
+): DatagramBatch {
+  return {
+    ...createBatch(capacity, slotSize, headroom, shared),
+    addrs: new Uint8Array(capacity * ADDR_SIZE),
+  };
 }
 
 /** A view of packet `i` (no copy). */

@@ -24,8 +24,10 @@ export class MemoryTunDevice implements TunDevice {
     readonly name = 'memtun0',
     readonly mtu = TUN_MTU,
     private readonly maxBatch = 64,
+    /** Read batches in shared memory, as LinuxTunDevice's `sharedMemory` option gives them. */
+    sharedMemory = false,
   ) {
-    this.batch = createBatch(maxBatch, 2048);
+    this.batch = createBatch(maxBatch, 2048, 0, sharedMemory);
   }
 
   start(onPackets: (batch: PacketBatch, count: number) => void): void {

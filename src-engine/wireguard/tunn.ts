@@ -1,4 +1,5 @@
 import type { CryptoBackend } from './crypto/backend.js';
+import type { ParallelAead } from './crypto/parallel-aead.js';
 import {
   DEFAULT_MTU,
   KEEPALIVE_TIMEOUT,
@@ -194,12 +195,16 @@ export class Tunn {
    * Encrypts an IP packet for the peer. With a session, the datagram is written into `out`
    * (at least `Tunn.encapsulatedSize(packet.length)` bytes) and returned as a subarray of it.
    * Without one, the packet is copied to a bounded queue and a handshake starts.
+   *
+   * With `aead`, a transport packet's sealing is only queued there: the header is written and the
+   * datagram's length is final, but its ciphertext exists once the caller has called `aead.run()`
+   * (before it sends `out`; `packet` must stay as it is until then).
    */
-  encapsulate(packet: Uint8Array, out: Uint8Array, now: number): TunnResult {
+  encapsulate(packet: Uint8Array, out: Uint8Array, now: number, aead?: ParallelAead): TunnResult {
     if (packet.length > this.mtu) return this.drop('packet_too_large');
     const kp = this.current;
     if (this.staged.length === 0 && kp !== undefined && kp.canSend(now) && this.endpoint !== undefined) {
-      const n = this.seal(kp, packet, out);
+      const n = aead ? this.sealQueued(kp, packet, out, aead) : this.seal(kp, packet, out);
       this.afterDataSent(packet.length, n, now);
       this.keepKeyFreshSending(now);
       return { type: 'network', packet: out.subarray(0, n), to: this.endpoint };
@@ -237,19 +242,80 @@ export class Tunn {
     }
   }
 
+  /**
+   * First half of `decapsulate` for a transport message (classified as one by the caller), for a
+   * data path that opens a whole batch at once: the session, age, counter and replay checks, then
+   * the opening is queued on `aead`. Returns the session to hand to `finishTransport` with the
+   * job's result after `aead.run()`, or undefined when the message was dropped (and counted).
+   */
+  queueTransport(
+    datagram: Uint8Array,
+    out: Uint8Array,
+    now: number,
+    aead: ParallelAead,
+  ): Keypair | undefined {
+    const kp = this.transportSession(datagram, now);
+    if (typeof kp === 'string') {
+      this.stats.dropped[kp]++;
+      return undefined;
+    }
+    aead.open(kp.receiveKey, this.nonce, datagram.subarray(Transport.payload), out);
+    return kp;
+  }
+
+  /**
+   * Second half: `opened` is the AEAD's result (plaintext length, or -1). Messages are finished in
+   * the order they were queued, and the caller finishes them before it passes this peer any other
+   * kind of message, so no session changes between the halves except by confirming `next` (which
+   * retires nothing: an initiation already cleared `previous`). The check below keeps it so should
+   * that ever change: a session retired in between is refused, as it would have been one message
+   * at a time.
+   */
+  finishTransport(
+    kp: Keypair,
+    opened: number,
+    datagram: Uint8Array,
+    from: Endpoint,
+    out: Uint8Array,
+    now: number,
+  ): TunnResult {
+    if (this.keypairByIndex(kp.localIndex) !== kp) return this.drop('unknown_index');
+    return this.openedTransport(kp, opened, datagram, from, out, now);
+  }
+
   private receiveTransport(datagram: Uint8Array, from: Endpoint, out: Uint8Array, now: number): TunnResult {
-    const index = readU32(datagram, Transport.receiverIndex);
-    const kp = this.keypairByIndex(index);
-    if (!kp) return this.drop('unknown_index');
-    if (!kp.canReceive(now)) return this.drop('expired_keypair');
-    const counter = readCounter(datagram, Transport.counter);
-    if (counter < 0) return this.drop('counter_too_large');
-    // Cheap pre-check so replayed floods cost no decryption; the window is updated only after.
-    if (!kp.replay.wouldAccept(counter)) return this.drop('replay');
-    this.setNonce(counter);
+    const kp = this.transportSession(datagram, now);
+    if (typeof kp === 'string') return this.drop(kp);
     const n = this.c.aeadOpen(kp.receiveKey, this.nonce, datagram.subarray(Transport.payload), EMPTY_AD, out);
+    return this.openedTransport(kp, n, datagram, from, out, now);
+  }
+
+  /**
+   * The session a transport message may be opened with, its nonce set; or why it must be dropped:
+   * an unknown index, an expired session, an impossible counter or a replay.
+   */
+  private transportSession(datagram: Uint8Array, now: number): Keypair | DropReason {
+    const kp = this.keypairByIndex(readU32(datagram, Transport.receiverIndex));
+    if (!kp) return 'unknown_index';
+    if (!kp.canReceive(now)) return 'expired_keypair';
+    const counter = readCounter(datagram, Transport.counter);
+    if (counter < 0) return 'counter_too_large';
+    // Cheap pre-check so replayed floods cost no decryption; the window is updated only after.
+    if (!kp.replay.wouldAccept(counter)) return 'replay';
+    this.setNonce(counter);
+    return kp;
+  }
+
+  private openedTransport(
+    kp: Keypair,
+    n: number,
+    datagram: Uint8Array,
+    from: Endpoint,
+    out: Uint8Array,
+    now: number,
+  ): TunnResult {
     if (n < 0) return this.drop('decrypt_failed');
-    if (!kp.replay.accept(counter)) return this.drop('replay');
+    if (!kp.replay.accept(readCounter(datagram, Transport.counter))) return this.drop('replay');
 
     if (kp === this.next) {
       // The initiator used the session we answered: it is confirmed, so it becomes current.
@@ -497,13 +563,26 @@ export class Tunn {
     this.staged.push(Uint8Array.from(packet));
   }
 
-  /** Seals `packet` into `out` as a transport message; returns the datagram length. */
-  private seal(kp: Keypair, packet: Uint8Array, out: Uint8Array): number {
+  /** Writes a transport header with the session's next counter, and sets the nonce to it. */
+  private transportHeader(kp: Keypair, out: Uint8Array): void {
     const counter = kp.sendCounter++;
     writeU32(out, 0, MESSAGE_TRANSPORT_DATA);
     writeU32(out, Transport.receiverIndex, kp.remoteIndex);
     writeCounter(out, Transport.counter, counter);
     this.setNonce(counter);
+  }
+
+  /** As `seal`, with the AEAD queued on `aead`; returns the datagram length it will have. */
+  private sealQueued(kp: Keypair, packet: Uint8Array, out: Uint8Array, aead: ParallelAead): number {
+    this.transportHeader(kp, out);
+    const padded = this.paddedLength(packet.length);
+    aead.seal(kp.sendKey, this.nonce, packet, out.subarray(TRANSPORT_HEADER_SIZE), padded);
+    return TRANSPORT_OVERHEAD + padded;
+  }
+
+  /** Seals `packet` into `out` as a transport message; returns the datagram length. */
+  private seal(kp: Keypair, packet: Uint8Array, out: Uint8Array): number {
+    this.transportHeader(kp, out);
     let plaintext = packet;
     const padded = this.paddedLength(packet.length);
     if (padded !== packet.length) {
