@@ -102,8 +102,17 @@ export const OURS_TUNNEL: OursTunnelProgram | undefined = {
     padding: process.env.BENCH_OURS_PADDING === '1',
     cryptoBackend: c.cryptoBackend ?? parseBackend(process.env.BENCH_OURS_BACKEND),
     batchSize: process.env.BENCH_OURS_BATCH ? Number(process.env.BENCH_OURS_BATCH) : undefined,
+    // BENCH_OURS_LANES=2 forces the crypto worker and the second TUN queue (default: the engine's
+    // own choice, 2 only with more than two cores).
+    cryptoLanes: parseLanes(process.env.BENCH_OURS_LANES),
   }),
 };
+
+function parseLanes(value: string | undefined): TunnelConfig['cryptoLanes'] {
+  if (value === undefined || value === '') return undefined;
+  if (value === '1' || value === '2') return value === '2' ? 2 : 1;
+  throw new Error(`BENCH_OURS_LANES must be 1 or 2, not ${JSON.stringify(value)}`);
+}
 
 function parseBackend(value: string | undefined): TunnelConfig['cryptoBackend'] {
   if (value === undefined || value === '') return undefined;
@@ -194,6 +203,7 @@ export function dropsLine(side: string, output: string): string {
     tun: Record<string, number>;
     udp: Record<string, number>;
     device: Record<string, number>;
+    crypto?: Record<string, number>;
   };
   const fields: [string, number | undefined][] = [
     ['tun-queue', s.tun.kernelQueueDrops],
@@ -205,7 +215,13 @@ export function dropsLine(side: string, output: string): string {
     ...Object.entries(s.device).filter(([k]) => /drop/i.test(k)),
   ];
   const offload = `tun-super-reads=${s.tun.superReads ?? 0} tun-coalesced-writes=${s.tun.coalescedWrites ?? 0}`;
-  return `drops ours (${side}): ${fields.map(([k, v]) => `${k}=${v ?? 'n/a'}`).join(' ')}; ${offload}`;
+  const c = s.crypto;
+  // With the crypto worker: how much of the AEAD work it did.
+  const lanes =
+    c && c.lanes === 2
+      ? `; crypto-lanes=2 aead-jobs=${c.jobs ?? 0} by-worker=${c.byWorker ?? 0} parallel-runs=${c.parallelRuns ?? 0}/${c.runs ?? 0}`
+      : '';
+  return `drops ours (${side}): ${fields.map(([k, v]) => `${k}=${v ?? 'n/a'}`).join(' ')}; ${offload}${lanes}`;
 }
 
 const unavailable = (): string | undefined => (oursProgram() ? undefined : unregistered);

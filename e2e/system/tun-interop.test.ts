@@ -7,23 +7,31 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTunTopology, type TunTopology } from '../wg-tunnel/topology.js';
 import { NetnsHarness, type Netns } from './netns.js';
 
-const harness = new NetnsHarness();
-let nsWg: Netns;
-let nsOurs: Netns;
-let t: TunTopology;
+/**
+ * Twice: as this machine's engine chooses (one lane on two cores), and with two lanes forced (a
+ * crypto worker sealing and opening half of each batch, and a TUN with two queues), as on a
+ * machine with more cores.
+ */
+describe.each([
+  ['the default lane', undefined],
+  ['two lanes (crypto worker, two TUN queues)', 2 as const],
+])('our TUN tunnel against wireguard-go, %s', (_, cryptoLanes) => {
+  const harness = new NetnsHarness();
+  let nsWg: Netns;
+  let nsOurs: Netns;
+  let t: TunTopology;
 
-beforeAll(async () => {
-  nsWg = await harness.createNamespace();
-  nsOurs = await harness.createNamespace();
-  await harness.connect(nsWg, nsOurs, { ipv4: ['10.99.0.1/24', '10.99.0.2/24'] });
-  t = await startTunTopology(harness, nsWg, nsOurs);
-}, 60_000);
+  beforeAll(async () => {
+    nsWg = await harness.createNamespace();
+    nsOurs = await harness.createNamespace();
+    await harness.connect(nsWg, nsOurs, { ipv4: ['10.99.0.1/24', '10.99.0.2/24'] });
+    t = await startTunTopology(harness, nsWg, nsOurs, { cryptoLanes });
+  }, 60_000);
 
-afterAll(async () => {
-  await harness.cleanup();
-});
+  afterAll(async () => {
+    await harness.cleanup();
+  });
 
-describe('our TUN tunnel against wireguard-go', () => {
   it('carries the kernel’s ping both ways, over IPv4 and IPv6', async () => {
     const out = await nsOurs.exec('ping', ['-c', '20', '-i', '0.01', '-W', '2', '10.98.0.1']);
     expect(out.stdout).toMatch(/20 packets transmitted, 20 received/);
@@ -73,6 +81,16 @@ describe('our TUN tunnel against wireguard-go', () => {
     const stats = await t.stats();
     expect(stats.peers[0]!.dropped.decrypt_failed).toBe(0);
     expect(stats.peers[0]!.dropped.replay).toBe(0);
+    if (cryptoLanes === 2) {
+      // The worker sealed and opened part of the stream, and the device has its second queue.
+      expect(stats.crypto.lanes).toBe(2);
+      expect(stats.crypto.tunQueues).toBe(2);
+      expect(stats.crypto.byWorker).toBeGreaterThan(1000);
+      const queues = await nsOurs.exec('ls', ['/sys/class/net/fz0/queues']);
+      expect(queues.stdout.split(/\s+/)).toEqual(expect.arrayContaining(['tx-0', 'tx-1']));
+    } else {
+      expect(stats.crypto.lanes).toBe(1);
+    }
     await server.waitForExit(5_000);
   });
 

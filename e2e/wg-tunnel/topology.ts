@@ -25,6 +25,7 @@ export async function startTunTopology(
   _harness: NetnsHarness,
   nsWg: Netns,
   nsOurs: Netns,
+  options: { cryptoLanes?: 1 | 2 } = {},
 ): Promise<TunTopology> {
   const wgKeys = await genKeyPair();
   const ourKeys = await genKeyPair();
@@ -48,6 +49,7 @@ export async function startTunTopology(
         allowedIps: ['10.98.0.0/24', 'fd00:98::/64'],
       },
     ],
+    ...(options.cryptoLanes !== undefined ? { cryptoLanes: options.cryptoLanes } : {}),
   };
   const ours = nsOurs.spawn(process.execPath, ['--import', TSX, TUNNEL_MAIN, JSON.stringify(config)], {
     label: 'our-tunnel',

@@ -10,6 +10,11 @@ export interface NativeUdpOptions {
   readonly bufferSize?: number;
   /** SO_MARK, set before bind (Linux, CAP_NET_ADMIN): see src-engine/platform/fwmark.ts. */
   readonly mark?: number;
+  /**
+   * Receive into shared memory (SharedArrayBuffer), so a crypto worker can open the datagrams in
+   * place (src-engine/wireguard/crypto/parallel-aead.ts). Default off.
+   */
+  readonly sharedMemory?: boolean;
 }
 
 /** A UDP socket over node-tun's recvmmsg/sendmmsg: one native call per batch each way. */
@@ -29,7 +34,7 @@ export class NativeUdpTransport implements UdpTransport {
       ...(options.mark !== undefined ? { mark: options.mark } : {}),
     });
     this.batchSize = options.batchSize ?? 64;
-    this.batch = createDatagramBatch(this.batchSize, 2048);
+    this.batch = createDatagramBatch(this.batchSize, 2048, 0, options.sharedMemory ?? false);
   }
 
   get localAddress(): string {

@@ -27,7 +27,7 @@ export class EngineHost extends EventEmitter<EngineHostEvents> {
   /** Spawns the worker and brings the tunnel up; resolves once the interface is up. */
   async start(
     config: TunnelConfig,
-  ): Promise<{ interfaceName: string; listenPort: number; cryptoBackend: string }> {
+  ): Promise<{ interfaceName: string; listenPort: number; cryptoBackend: string; cryptoLanes: number }> {
     if (this.worker) throw new Error('engine already started');
     // From sources (tests, dev) the worker is TypeScript: a tiny bootstrap registers tsx inside
     // the worker first (a worker does not inherit the parent's --import loaders). Built code runs as is.

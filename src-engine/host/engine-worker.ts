@@ -12,6 +12,7 @@ import { WireGuardDevice } from '../datapath/wg-device.js';
 import { configureLinuxInterface } from '../tun/linux-config.js';
 import { LinuxTunDevice } from '../tun/linux.js';
 import { defaultBackend, loadBackend } from '../wireguard/crypto/index.js';
+import { ParallelAead, parallelAeadLanes } from '../wireguard/crypto/parallel-aead.js';
 import { formatEndpoint } from '../wireguard/endpoint.js';
 import type { EngineStats, HostToWorker, TunnelConfig, WorkerToHost } from './protocol.js';
 
@@ -29,11 +30,17 @@ const b64 = (s: string, field: string): Uint8Array => {
 let device: WireGuardDevice | undefined;
 let tun: LinuxTunDevice | undefined;
 let udp: UdpTransport | undefined;
+let parallelAead: ParallelAead | undefined;
 let backendName = '';
 
 /** node-tun's batched socket where it exists; node:dgram where node-tun has none (Windows). */
-async function openUdp(config: TunnelConfig): Promise<UdpTransport> {
-  const options = { address: config.listen.address, port: config.listen.port, batchSize: config.batchSize };
+async function openUdp(config: TunnelConfig, sharedMemory: boolean): Promise<UdpTransport> {
+  const options = {
+    address: config.listen.address,
+    port: config.listen.port,
+    batchSize: config.batchSize,
+    sharedMemory,
+  };
   try {
     return new NativeUdpTransport(options);
   } catch (err) {
@@ -75,17 +82,35 @@ async function start(config: TunnelConfig): Promise<void> {
     })),
   };
   for (const address of [...config.addresses, ...(config.routes ?? [])]) parseCidr(address);
+  const lanes = config.cryptoLanes ?? parallelAeadLanes();
+  if (lanes !== 1 && lanes !== 2) throw new Error(`cryptoLanes must be 1 or 2, not ${String(lanes)}`);
 
-  tun = new LinuxTunDevice({ name: config.interfaceName, mtu, batchSize: config.batchSize });
-  udp = await openUdp(config);
-  device = new WireGuardDevice(deviceConfig, tun, udp);
+  // Two lanes: a crypto worker seals and opens half of each batch, in place in shared-memory
+  // batches, and the TUN gets a queue per lane (docs/performance.md, "More cores").
+  const shared = lanes === 2;
+  tun = new LinuxTunDevice({
+    name: config.interfaceName,
+    mtu,
+    batchSize: config.batchSize,
+    queues: lanes,
+    sharedMemory: shared,
+  });
+  udp = await openUdp(config, shared);
+  if (shared) parallelAead = ParallelAead.start(crypto);
+  device = new WireGuardDevice({ ...deviceConfig, parallelAead }, tun, udp);
   device.onEvent((peer, e) =>
     post({ type: 'event', peer: Buffer.from(peer).toString('base64'), event: e.type }),
   );
   await configureLinuxInterface(tun.name, { addresses: config.addresses, mtu, routes: config.routes });
   device.start((err) => post({ type: 'error', message: err.message, fatal: true }));
   if (config.connectOnStart) device.connectAll();
-  post({ type: 'started', interfaceName: tun.name, listenPort: udp.localPort, cryptoBackend: crypto.name });
+  post({
+    type: 'started',
+    interfaceName: tun.name,
+    listenPort: udp.localPort,
+    cryptoBackend: crypto.name,
+    cryptoLanes: lanes,
+  });
 }
 
 function stats(): EngineStats {
@@ -105,6 +130,7 @@ function stats(): EngineStats {
     device: { ...(device?.stats ?? {}) },
     tun: { ...(tun?.stats ?? {}) },
     udp: { ...(udp?.stats ?? {}) },
+    crypto: { lanes: parallelAead ? 2 : 1, tunQueues: tun?.queueCount ?? 0, ...(parallelAead?.stats ?? {}) },
   };
 }
 
@@ -118,6 +144,7 @@ port.on('message', (m: HostToWorker) => {
           tun?.close();
           udp?.close();
         }
+        parallelAead?.close();
         post({ type: 'error', message: err.message, fatal: true });
       });
       break;
@@ -126,6 +153,7 @@ port.on('message', (m: HostToWorker) => {
       break;
     case 'stop':
       device?.stop();
+      parallelAead?.close();
       post({ type: 'stopped' });
       port.close();
       break;

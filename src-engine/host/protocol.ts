@@ -27,6 +27,12 @@ export interface TunnelConfig {
   readonly padding?: boolean;
   /** Packets per batch in each direction (default 64). */
   readonly batchSize?: number;
+  /**
+   * Threads that seal and open packets: 2 adds a crypto worker and a second TUN queue. Default:
+   * 2 where more than two cores are available, else 1 (`FZ_CRYPTO_LANES` = 1, 2 or auto overrides
+   * the default).
+   */
+  readonly cryptoLanes?: 1 | 2;
   /** Start handshakes at once instead of on first traffic. */
   readonly connectOnStart?: boolean;
 }
@@ -54,6 +60,8 @@ export interface EngineStats {
   readonly device: Readonly<Record<string, number>>;
   readonly tun: Readonly<Record<string, number>>;
   readonly udp: Readonly<Record<string, number>>;
+  /** Threads sealing and opening (`lanes`), and the crypto worker's share (runs, jobs, byWorker). */
+  readonly crypto: Readonly<Record<string, number>>;
 }
 
 export type WorkerToHost =
@@ -62,6 +70,7 @@ export type WorkerToHost =
       readonly interfaceName: string;
       readonly listenPort: number;
       readonly cryptoBackend: string;
+      readonly cryptoLanes: number;
     }
   | { readonly type: 'stats'; readonly id: number; readonly stats: EngineStats }
   | { readonly type: 'event'; readonly peer: string; readonly event: string; readonly detail?: string }

@@ -21,6 +21,18 @@ export interface LinuxTunOptions {
    * sees ordinary packets either way. Without kernel support the device works as without.
    */
   readonly offload?: boolean;
+  /**
+   * Queues to open (default 1; Linux, not with `fd`): with more than one the device is opened
+   * with IFF_MULTI_QUEUE and the kernel spreads the flows it sends into the tunnel over the
+   * queues (by flow hash), so traffic from many flows and CPUs does not funnel into one queue and
+   * overflow it. Every queue is read on this thread; writes go through the first.
+   */
+  readonly queues?: number;
+  /**
+   * Read batches in shared memory (SharedArrayBuffer), so a crypto worker can seal the packets in
+   * place (src-engine/wireguard/crypto/parallel-aead.ts). Default off.
+   */
+  readonly sharedMemory?: boolean;
 }
 
 /** Offloads unless switched off in the environment (to compare, or on a kernel that misbehaves). */
@@ -37,35 +49,61 @@ const SLOT_SIZE = 2048;
  */
 export class LinuxTunDevice implements TunDevice {
   readonly mtu: number;
+  /** The first queue: it names the device, and every write goes through it. */
   private readonly native: NativeTun;
-  private readonly readBatch: PacketBatch;
+  private readonly queues: readonly NativeTun[];
+  private readonly readBatches: readonly PacketBatch[];
   private readonly batchSize: number;
 
   constructor(options: LinuxTunOptions = {}) {
     this.mtu = options.mtu ?? TUN_MTU;
     this.batchSize = options.batchSize ?? 64;
+    const queues = options.queues ?? 1;
+    if (!Number.isInteger(queues) || queues < 1 || queues > 16)
+      throw new RangeError(`queues must be an integer in 1–16, not ${queues}`);
+    if (queues > 1 && options.fd !== undefined)
+      throw new Error('an adopted TUN fd is one queue; open more queues by name instead');
+    const offload = options.offload ?? offloadByDefault();
+    const multiQueue = queues > 1;
     this.native =
       options.fd !== undefined
         ? NativeTun.fromFd(options.fd)
-        : NativeTun.open({ name: options.name, offload: options.offload ?? offloadByDefault() });
-    this.readBatch = createBatch(this.batchSize, SLOT_SIZE);
+        : NativeTun.open({ name: options.name, offload, multiQueue });
+    const all = [this.native];
+    try {
+      // Further queues attach to the device by its name, with the same flags.
+      while (all.length < queues) all.push(NativeTun.open({ name: this.native.name, offload, multiQueue }));
+    } catch (err) {
+      for (const q of all) q.close();
+      throw err;
+    }
+    this.queues = all;
+    this.readBatches = all.map(() =>
+      createBatch(this.batchSize, SLOT_SIZE, 0, options.sharedMemory ?? false),
+    );
   }
 
   get name(): string {
     return this.native.name;
   }
 
+  /** How many queues the device was opened with. */
+  get queueCount(): number {
+    return this.queues.length;
+  }
+
   /** A fresh snapshot on every read (it asks the addon and the kernel): for status, not the hot path. */
   get stats(): TunDeviceStats {
-    const s = this.native.stats;
+    const sum = (pick: (s: NativeTun['stats']) => number): number =>
+      this.queues.reduce((total, q) => total + pick(q.stats), 0);
     return {
-      readPackets: s.readPackets,
-      writtenPackets: s.writtenPackets,
-      droppedInvalid: s.droppedOversize + s.droppedInvalid,
-      writeBackpressure: s.eagainWrites,
-      writeErrors: s.writeErrors,
-      superReads: s.superReads,
-      coalescedWrites: s.coalescedWrites,
+      readPackets: sum((s) => s.readPackets),
+      writtenPackets: sum((s) => s.writtenPackets),
+      droppedInvalid: sum((s) => s.droppedOversize + s.droppedInvalid),
+      writeBackpressure: sum((s) => s.eagainWrites),
+      writeErrors: sum((s) => s.writeErrors),
+      superReads: sum((s) => s.superReads),
+      coalescedWrites: sum((s) => s.coalescedWrites),
       kernelQueueDrops: this.interfaceCounter('tx_dropped'),
       kernelWriteDrops: this.interfaceCounter('rx_dropped'),
     };
@@ -93,16 +131,25 @@ export class LinuxTunDevice implements TunDevice {
   }
 
   start(onPackets: (batch: PacketBatch, count: number) => void, onError: (err: Error) => void): void {
-    const b = this.readBatch;
-    this.native.startReading(
-      b.buffer,
-      b.slotSize,
-      b.headroom,
-      b.lengths,
-      this.batchSize,
-      (count) => onPackets(b, count),
-      (err) => onError(err),
-    );
+    // The queues fail together (the interface went away): the first error is reported, once.
+    let failed = false;
+    const fail = (err: Error): void => {
+      if (failed) return;
+      failed = true;
+      onError(err);
+    };
+    this.queues.forEach((q, i) => {
+      const b = this.readBatches[i]!;
+      q.startReading(
+        b.buffer,
+        b.slotSize,
+        b.headroom,
+        b.lengths,
+        this.batchSize,
+        (count) => onPackets(b, count),
+        fail,
+      );
+    });
   }
 
   write(batch: PacketBatch, count: number): number {
@@ -110,7 +157,7 @@ export class LinuxTunDevice implements TunDevice {
   }
 
   close(): void {
-    this.native.close();
+    for (const q of this.queues) q.close();
   }
 
   /** For tests and diagnostics: validate as the data path does. */
