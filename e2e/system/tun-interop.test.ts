@@ -66,12 +66,14 @@ describe.each([
     await server.stop();
   });
 
-  it('moves an iperf3 TCP stream through the tunnel with no decryption errors', async () => {
+  it('moves 16 iperf3 TCP streams through the tunnel with no decryption errors', async () => {
     const server = nsWg.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', '10.98.0.1'], {
       label: 'iperf3-server',
     });
     await server.waitForOutput(/Server listening/);
-    const res = await nsOurs.exec('iperf3', ['-c', '10.98.0.1', '-t', '3', '-J'], { timeoutMs: 30_000 });
+    const res = await nsOurs.exec('iperf3', ['-c', '10.98.0.1', '-t', '3', '-P', '16', '-J'], {
+      timeoutMs: 30_000,
+    });
     const report = JSON.parse(res.stdout) as {
       end: { sum_received: { bits_per_second: number; bytes: number } };
     };
@@ -86,6 +88,10 @@ describe.each([
       expect(stats.crypto.lanes).toBe(2);
       expect(stats.crypto.tunQueues).toBe(2);
       expect(stats.crypto.byWorker).toBeGreaterThan(1000);
+      // 16 TCP flows: written through the queue each hashes to, the kernel sends each flow back
+      // on its queue, so both queues carry traffic (all on one would mean the flows were not spread).
+      expect(stats.crypto.tunQueue0Reads).toBeGreaterThan(100);
+      expect(stats.crypto.tunQueue1Reads).toBeGreaterThan(100);
       const queues = await nsOurs.exec('ls', ['/sys/class/net/fz0/queues']);
       expect(queues.stdout.split(/\s+/)).toEqual(expect.arrayContaining(['tx-0', 'tx-1']));
     } else {

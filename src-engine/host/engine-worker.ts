@@ -130,7 +130,12 @@ function stats(): EngineStats {
     device: { ...(device?.stats ?? {}) },
     tun: { ...(tun?.stats ?? {}) },
     udp: { ...(udp?.stats ?? {}) },
-    crypto: { lanes: parallelAead ? 2 : 1, tunQueues: tun?.queueCount ?? 0, ...(parallelAead?.stats ?? {}) },
+    crypto: {
+      lanes: parallelAead ? 2 : 1,
+      tunQueues: tun?.queueCount ?? 0,
+      ...Object.fromEntries((tun?.queueReads ?? []).map((n, i) => [`tunQueue${i}Reads`, n])),
+      ...(parallelAead?.stats ?? {}),
+    },
   };
 }
 

@@ -54,6 +54,8 @@ export class LinuxTunDevice implements TunDevice {
   private readonly queues: readonly NativeTun[];
   private readonly readBatches: readonly PacketBatch[];
   private readonly batchSize: number;
+  /** Per further queue, the packets of one write that go through it (made on first use). */
+  private spill: { batch: PacketBatch; count: number }[] | undefined;
 
   constructor(options: LinuxTunOptions = {}) {
     this.mtu = options.mtu ?? TUN_MTU;
@@ -90,6 +92,11 @@ export class LinuxTunDevice implements TunDevice {
   /** How many queues the device was opened with. */
   get queueCount(): number {
     return this.queues.length;
+  }
+
+  /** Packets read from each queue (a snapshot): how the kernel spread the flows. */
+  get queueReads(): number[] {
+    return this.queues.map((q) => q.stats.readPackets);
   }
 
   /** A fresh snapshot on every read (it asks the addon and the kernel): for status, not the hot path. */
@@ -152,8 +159,44 @@ export class LinuxTunDevice implements TunDevice {
     });
   }
 
+  /**
+   * Writes packets [0, count). With several queues each flow is written through the queue its
+   * addresses and ports hash to: the kernel remembers the queue a flow was written on and sends
+   * that flow's packets towards us on the same one (tun's automatic flow steering), so writing
+   * everything through one queue would pull every two-way flow onto it. Packets for the other
+   * queues are copied out, and `batch` is compacted in place (its contents are consumed).
+   */
   write(batch: PacketBatch, count: number): number {
-    return this.native.write(batch.buffer, batch.slotSize, batch.headroom, batch.lengths, count);
+    if (this.queues.length === 1)
+      return this.native.write(batch.buffer, batch.slotSize, batch.headroom, batch.lengths, count);
+    const n = this.queues.length;
+    if (this.spill === undefined || this.spill[0]!.batch.capacity < batch.capacity)
+      this.spill = this.queues
+        .slice(1)
+        .map(() => ({ batch: createBatch(batch.capacity, batch.slotSize), count: 0 }));
+    const spill = this.spill;
+    const buf = batch.buffer;
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const start = i * batch.slotSize + batch.headroom;
+      const length = batch.lengths[i]!;
+      const q = flowQueue(buf, start, length, n);
+      if (q === 0) {
+        if (kept !== i) buf.copyWithin(kept * batch.slotSize + batch.headroom, start, start + length);
+        batch.lengths[kept++] = length;
+      } else {
+        const s = spill[q - 1]!;
+        s.batch.buffer.set(buf.subarray(start, start + length), s.count * s.batch.slotSize);
+        s.batch.lengths[s.count++] = length;
+      }
+    }
+    let written = this.native.write(buf, batch.slotSize, batch.headroom, batch.lengths, kept);
+    spill.forEach((s, i) => {
+      if (s.count === 0) return;
+      written += this.queues[i + 1]!.write(s.batch.buffer, s.batch.slotSize, 0, s.batch.lengths, s.count);
+      s.count = 0;
+    });
+    return written;
   }
 
   close(): void {
@@ -164,4 +207,36 @@ export class LinuxTunDevice implements TunDevice {
   static plausible(packet: Uint8Array, mtu = TUN_MTU): boolean {
     return isPlausibleIpPacket(packet, 0, packet.length, mtu);
   }
+}
+
+/**
+ * The queue (of `n`) a packet's flow is written through: a hash of its addresses and, for TCP and
+ * UDP, its ports, the same whichever way the packet goes. Any stable per-flow choice works; the
+ * kernel learns it from the writes.
+ */
+export function flowQueue(buf: Uint8Array, start: number, length: number, n: number): number {
+  const version = buf[start]! >> 4;
+  let h = 0;
+  let protocol: number;
+  let l4: number;
+  if (version === 4 && length >= 20) {
+    for (let k = 12; k < 16; k++) h ^= (buf[start + k]! ^ buf[start + k + 4]!) << ((k & 3) * 8);
+    protocol = buf[start + 9]!;
+    // Only the first fragment has ports; every fragment hashes by addresses alone.
+    const fragmented =
+      (((buf[start + 6]! & 0x3f) << 8) | buf[start + 7]!) !== 0 || (buf[start + 6]! & 0x20) !== 0;
+    l4 = fragmented ? -1 : start + (buf[start]! & 0x0f) * 4;
+  } else if (version === 6 && length >= 40) {
+    for (let k = 8; k < 24; k++) h ^= (buf[start + k]! ^ buf[start + k + 16]!) << ((k & 3) * 8);
+    protocol = buf[start + 6]!;
+    l4 = start + 40;
+  } else {
+    return 0;
+  }
+  if ((protocol === 6 || protocol === 17) && l4 >= 0 && l4 + 4 <= start + length) {
+    h ^= ((buf[l4]! ^ buf[l4 + 2]!) << 8) | (buf[l4 + 1]! ^ buf[l4 + 3]!);
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+  return ((h ^ (h >>> 16)) >>> 0) % n;
 }
