@@ -146,6 +146,8 @@ export class WireGuardDevice {
     this.aead = config.parallelAead;
     const shared = this.aead !== undefined;
     // Room for the batch plus the handshake messages a batch can trigger.
+    if (this.aead && this.aead.capacity < batch * 2)
+      throw new RangeError(`parallelAead must take at least ${batch * 2} jobs (twice the batch size)`);
     this.udpOut = createDatagramBatch(batch * 2, SLOT_SIZE, 0, shared);
     this.tunOut = createBatch(batch, SLOT_SIZE, 0, shared);
     this.pendingOpens = Array.from({ length: shared ? batch : 0 }, () => ({

@@ -82,11 +82,21 @@ async function start(config: TunnelConfig): Promise<void> {
     })),
   };
   for (const address of [...config.addresses, ...(config.routes ?? [])]) parseCidr(address);
-  const lanes = config.cryptoLanes ?? parallelAeadLanes();
+  let lanes = config.cryptoLanes ?? parallelAeadLanes();
   if (lanes !== 1 && lanes !== 2) throw new Error(`cryptoLanes must be 1 or 2, not ${String(lanes)}`);
 
   // Two lanes: a crypto worker seals and opens half of each batch, in place in shared-memory
-  // batches, and the TUN gets a queue per lane (docs/performance.md, "More cores").
+  // batches, and the TUN gets a queue per lane (docs/performance.md, "More cores"). A worker
+  // that cannot start costs only the speed-up.
+  if (lanes === 2) {
+    try {
+      parallelAead = ParallelAead.start(crypto, { capacity: 2 * (config.batchSize ?? 64) });
+    } catch (err) {
+      // Not an error of the tunnel: it runs with one lane, and `started` says so.
+      post({ type: 'event', peer: '', event: 'crypto_worker_unavailable', detail: (err as Error).message });
+      lanes = 1;
+    }
+  }
   const shared = lanes === 2;
   tun = new LinuxTunDevice({
     name: config.interfaceName,
@@ -96,7 +106,6 @@ async function start(config: TunnelConfig): Promise<void> {
     sharedMemory: shared,
   });
   udp = await openUdp(config, shared);
-  if (shared) parallelAead = ParallelAead.start(crypto);
   device = new WireGuardDevice({ ...deviceConfig, parallelAead }, tun, udp);
   device.onEvent((peer, e) =>
     post({ type: 'event', peer: Buffer.from(peer).toString('base64'), event: e.type }),

@@ -201,7 +201,8 @@ export function parallelAeadLanes(
 export function laneAeadOf(backend: CryptoBackend): LaneAead {
   if (backend.name === 'noble') return 'noble';
   if (evpAeadStatus.startsWith('OpenSSL')) return 'evp';
-  return backend.name === 'sodium' ? 'sodium' : 'evp';
+  // The node backend without evp-aead: @noble gives the same bytes wherever it runs.
+  return backend.name === 'sodium' ? 'sodium' : 'noble';
 }
 
 function modulePath(kind: LaneAead): string {
@@ -225,7 +226,7 @@ export class ParallelAead {
   private readonly outputs: Uint8Array[] = [];
   private readonly port: MessagePort;
   private readonly worker: Worker;
-  private readonly capacity: number;
+  private readonly jobCapacity: number;
   private readonly scratch = new Uint8Array(MAX_PLAINTEXT);
   private count = 0;
   private generation = 0;
@@ -237,13 +238,13 @@ export class ParallelAead {
     workerAead: LaneAead,
     options: ParallelAeadOptions = {},
   ) {
-    this.capacity = options.capacity ?? 256;
-    if (!Number.isInteger(this.capacity) || this.capacity < 1 || this.capacity > 4096)
+    this.jobCapacity = options.capacity ?? 256;
+    if (!Number.isInteger(this.jobCapacity) || this.jobCapacity < 1 || this.jobCapacity > 4096)
       throw new RangeError('capacity must be an integer in 1–4096');
     this.control = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
-    this.jobs = new Int32Array(new SharedArrayBuffer(this.capacity * JOB_INTS * 4));
-    this.secrets = new Uint8Array(new SharedArrayBuffer(this.capacity * SECRET));
-    for (let i = 0; i < this.capacity; i++) {
+    this.jobs = new Int32Array(new SharedArrayBuffer(this.jobCapacity * JOB_INTS * 4));
+    this.secrets = new Uint8Array(new SharedArrayBuffer(this.jobCapacity * SECRET));
+    for (let i = 0; i < this.jobCapacity; i++) {
       this.keys.push(this.secrets.subarray(i * SECRET, i * SECRET + KEY));
       this.nonces.push(this.secrets.subarray(i * SECRET + KEY, (i + 1) * SECRET));
     }
@@ -256,7 +257,7 @@ export class ParallelAead {
         jobs: this.jobs.buffer,
         secrets: this.secrets.buffer,
         port: channel.port2,
-        capacity: this.capacity,
+        capacity: this.jobCapacity,
         kind: workerAead,
         path: modulePath(workerAead),
         spin: options.spin ?? 20_000,
@@ -276,6 +277,11 @@ export class ParallelAead {
 
   get stats(): ParallelAeadStats {
     return { ...this.counts, byWorker: Atomics.load(this.control, BY_WORKER) };
+  }
+
+  /** Most jobs that can be queued between two runs. */
+  get capacity(): number {
+    return this.jobCapacity;
   }
 
   /** Jobs queued since the last run. */
@@ -391,8 +397,8 @@ export class ParallelAead {
   ): number {
     if (key.length !== KEY || nonce.length !== NONCE)
       throw new RangeError('key must be 32 bytes and nonce 12');
-    if (this.count === this.capacity)
-      throw new RangeError(`more than ${this.capacity} jobs queued; run() first`);
+    if (this.count === this.jobCapacity)
+      throw new RangeError(`more than ${this.jobCapacity} jobs queued; run() first`);
     const i = this.count++;
     const j = i * JOB_INTS;
     const J = this.jobs;
