@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   crypto: async () => (await import('./crypto.js')).run(),
   handshake: async () => (await import('./handshake.js')).run(),
   throughput: async () => (await import('./throughput.js')).run(),
+  lanes: async () => (await import('./lanes.js')).run(),
   setup: async () => (await import('./setup.js')).run(),
   dns: async () => (await import('./dns.js')).run(),
   memory: async () => (await import('./memory.js')).run(),

@@ -230,8 +230,9 @@ describe('WireGuardDevice with a crypto worker', () => {
     const dropped = peerB().stats.dropped;
     expect(dropped.decrypt_failed).toBe(15);
     expect(dropped.replay).toBe(15);
-    // The worker did part of the work.
-    expect(s.pools[1]!.stats.byWorker).toBeGreaterThan(0);
+    // The batches went through the two-thread protocol (whether the worker or this thread took
+    // each job depends on scheduling; parallel-aead.test.ts checks the worker's share).
+    expect(s.pools[1]!.stats.parallelRuns).toBeGreaterThan(0);
     expect(s.errors).toEqual([]);
     s.stop();
   });

@@ -38,13 +38,17 @@ function rng(seed: number): () => number {
 
 describe('ParallelAead', () => {
   for (const kind of ['evp', 'sodium', 'noble'] as const) {
-    it(`seals and opens batches exactly as the backend does, shared between two threads (${kind})`, () => {
+    it(`seals and opens batches exactly as the backend does, shared between two threads (${kind})`, async () => {
       const p = pool(kind);
       const random = rng(kind.length);
       const plain = shared(64 * SLOT);
       const sealed = shared(64 * SLOT);
       const opened = shared(64 * SLOT);
-      for (let run = 0; run < 200; run++) {
+      // Rounds go on until the worker has taken part (at least 200): on a loaded machine it may
+      // wake too late for the first runs, which the calling thread then does alone.
+      for (let run = 0; run < 200 || (p.stats.byWorker === 0 && run < 2000); run++) {
+        // Now and then a pause, so the worker thread gets scheduled however busy the machine is.
+        if (run % 20 === 19) await new Promise((r) => setTimeout(r, 2));
         const n = 1 + Math.floor(random() * 64);
         const lengths: number[] = [];
         const padded: number[] = [];
@@ -100,9 +104,8 @@ describe('ParallelAead', () => {
         }
       }
       const stats = p.stats;
-      expect(stats.runs).toBe(400);
+      expect(stats.runs).toBeGreaterThanOrEqual(400);
       expect(stats.inline).toBe(0);
-      // The worker took part: with 200 runs of up to 64 jobs it always gets some of them.
       expect(stats.byWorker).toBeGreaterThan(0);
       expect(stats.byWorker).toBeLessThan(stats.jobs);
     });
@@ -162,7 +165,7 @@ describe('ParallelAead', () => {
     expect(p.stats.byWorker).toBe(0);
   });
 
-  it('redoes the jobs of a worker that fails, and then works alone', () => {
+  it('redoes the jobs of a worker that fails, and then works alone', async () => {
     const p = pool('sodium');
     const slab = shared(101 * SLOT);
     const jobs = (p as unknown as { jobs: Int32Array }).jobs;
@@ -170,7 +173,8 @@ describe('ParallelAead', () => {
     const expected = new Uint8Array(1416);
     slab.fill(5, 0, 1400);
     let failedAt = -1;
-    for (let run = 0; run < 200 && failedAt < 0; run++) {
+    for (let run = 0; run < 2000 && failedAt < 0; run++) {
+      if (run % 20 === 19) await new Promise((r) => setTimeout(r, 2)); // let the worker be scheduled
       for (let i = 0; i < 100; i++)
         p.seal(keyOf(3), nonceOf(run), slab.subarray(0, 1400), slab.subarray((i + 1) * SLOT));
       // An output slab the worker never heard of makes it fail on its first job (a bug, simulated);
