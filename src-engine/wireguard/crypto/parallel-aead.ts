@@ -39,10 +39,13 @@ const [F_OP, F_IN_SLAB, F_IN_OFF, F_IN_LEN, F_OUT_SLAB, F_OUT_OFF, F_PAD, F_RESU
   0, 1, 2, 3, 4, 5, 6, 7,
 ];
 /**
- * Control words: GEN (bumped per run; the worker sleeps on it), COUNT (gen << 16 | jobs), CURSOR
- * (gen << 16 | next job), DONE (jobs finished this run), STOP, BY_WORKER (jobs the worker did).
+ * Control words: GEN (bumped when a run is published; the worker sleeps on it), COUNT (gen << 16
+ * | CLOSED | jobs published so far), STOP, CURSOR (gen << 16 | next job to claim), DONE (jobs
+ * finished this run), BY_WORKER (jobs the worker did). CLOSED: the caller called `run()`, COUNT
+ * is final.
  */
 const [GEN, COUNT, STOP, CURSOR, DONE, BY_WORKER] = [0, 1, 2, 16, 32, 48];
+const CLOSED = 0x8000;
 /** The words both threads write per job sit on cache lines of their own (64 bytes apart). */
 const CONTROL_INTS = 64;
 /** Largest padded plaintext a job may have (a TUN packet, with room to spare). */
@@ -138,23 +141,48 @@ function loop() {
       continue;
     }
     seen = gen;
-    for (;;) {
-      const claim = Atomics.add(C, ${CURSOR}, ${CHUNK});
-      const count = Atomics.load(C, ${COUNT});
-      const first = claim & 0xffff;
-      if ((claim >>> 16) !== (count >>> 16) || first >= (count & 0xffff)) break;
-      const end = Math.min(first + ${CHUNK}, count & 0xffff);
-      let done = 0;
-      try {
-        for (let i = first; i < end; i++, done++) job(i);
-      } catch {
-        // The caller redoes this job and the rest of the chunk itself; no more jobs come here.
-        J[(first + done) * ${JOB_INTS} + ${F_RESULT}] = ${FAILED};
-        Atomics.store(C, ${STOP}, 1);
+    work();
+  }
+}
+/** Takes jobs of the published run until it is closed and none is left (or the run is over). */
+function work() {
+  for (;;) {
+    const claim = Atomics.add(C, ${CURSOR}, ${CHUNK});
+    const g = claim >>> 16;
+    const first = claim & 0xffff;
+    let done = 0;
+    let failed = false;
+    let i = first;
+    for (; i < first + ${CHUNK}; i++) {
+      // Job i may not be queued yet: the caller publishes as it goes, and closes the run at run().
+      let c = Atomics.load(C, ${COUNT});
+      for (let spin = 0; c >>> 16 === g && (c & 0x7fff) <= i && (c & ${CLOSED}) === 0; spin++) {
+        if (Atomics.load(C, ${STOP}) === 1) return;
+        if (spin > workerData.spin) Atomics.wait(C, ${COUNT}, c, 1);
+        c = Atomics.load(C, ${COUNT});
       }
-      Atomics.add(C, ${BY_WORKER}, done);
-      if (Atomics.add(C, ${DONE}, end - first) + end - first === (count & 0xffff)) Atomics.notify(C, ${DONE});
+      if (c >>> 16 !== g) return; // a claim left over from a run that is over
+      if (i >= (c & 0x7fff)) break; // closed without job i
+      try {
+        job(i);
+        done++;
+      } catch {
+        // The caller redoes this job (and any it finds undone); no more jobs come here.
+        J[i * ${JOB_INTS} + ${F_RESULT}] = ${FAILED};
+        Atomics.store(C, ${STOP}, 1);
+        failed = true;
+        i++;
+        break;
+      }
     }
+    const finished = i - first;
+    if (finished > 0) {
+      Atomics.add(C, ${BY_WORKER}, done);
+      const total = Atomics.add(C, ${DONE}, finished) + finished;
+      const c = Atomics.load(C, ${COUNT});
+      if ((c & ${CLOSED}) !== 0 && total === (c & 0x7fff)) Atomics.notify(C, ${DONE});
+    }
+    if (failed || i < first + ${CHUNK}) return;
   }
 }
 load().then(loop, (err) => { Atomics.store(C, ${STOP}, 1); throw err; });
@@ -230,6 +258,8 @@ export class ParallelAead {
   private readonly scratch = new Uint8Array(MAX_PLAINTEXT);
   private count = 0;
   private generation = 0;
+  /** Whether the worker has been handed the current run (it then takes jobs while we queue). */
+  private published = false;
   private closed = false;
   private readonly counts = { runs: 0, parallelRuns: 0, jobs: 0, inline: 0 };
 
@@ -328,14 +358,10 @@ export class ParallelAead {
     this.counts.runs++;
     this.counts.jobs += n;
     const c = this.control;
-    if (n >= MIN_PARALLEL_JOBS && !this.closed && Atomics.load(c, STOP) === 0) {
+    if (this.published && !this.closed && Atomics.load(c, STOP) === 0) {
       this.counts.parallelRuns++;
-      const gen = (this.generation = (this.generation + 1) & 0x7fff);
-      Atomics.store(c, DONE, 0);
-      Atomics.store(c, COUNT, (gen << 16) | n);
-      Atomics.store(c, CURSOR, gen << 16); // publishes the jobs: written before this store
-      Atomics.add(c, GEN, 1);
-      Atomics.notify(c, GEN, 1);
+      Atomics.store(c, COUNT, (this.generation << 16) | CLOSED | n);
+      Atomics.notify(c, COUNT); // a worker that slept waiting for more jobs
       for (;;) {
         const first = Atomics.add(c, CURSOR, CHUNK) & 0xffff;
         if (first >= n) break;
@@ -345,11 +371,32 @@ export class ParallelAead {
       }
       this.join(n);
     } else {
-      for (let i = 0; i < n; i++) this.execute(i);
+      // Alone: every job not yet done (a worker that failed or stopped may have done some).
+      for (let i = 0; i < n; i++) {
+        const r = this.jobs[i * JOB_INTS + F_RESULT]!;
+        if (r === PENDING || r === FAILED) this.execute(i);
+      }
     }
+    this.published = false;
     this.secrets.fill(0, 0, n * SECRET);
     this.count = 0;
     return n;
+  }
+
+  /**
+   * Hands the jobs queued so far to the worker as a new run: from here on it takes jobs while
+   * this thread is still queueing the rest of the batch. COUNT is written before the cursor is
+   * reset, so a claim on the old cursor is recognised as stale and never takes a new job.
+   */
+  private publish(count: number): void {
+    const c = this.control;
+    const gen = (this.generation = (this.generation + 1) & 0x7fff);
+    Atomics.store(c, DONE, 0);
+    Atomics.store(c, COUNT, (gen << 16) | count);
+    Atomics.store(c, CURSOR, gen << 16);
+    Atomics.add(c, GEN, 1);
+    Atomics.notify(c, GEN, 1);
+    this.published = true;
   }
 
   /**
@@ -414,6 +461,7 @@ export class ParallelAead {
       J[j + F_RESULT] = this.apply(op, i, input, out, padded);
       J[j + F_OP] = 0;
       this.counts.inline++;
+      this.publishUpTo(i + 1);
       return i;
     }
     J[j + F_OP] = op;
@@ -425,7 +473,21 @@ export class ParallelAead {
     J[j + F_IN_LEN] = input.length;
     J[j + F_OUT_SLAB] = outSlab;
     J[j + F_OUT_OFF] = out.byteOffset;
+    this.publishUpTo(i + 1);
     return i;
+  }
+
+  /**
+   * Makes the first `count` jobs visible to the worker: the run is published once it has
+   * MIN_PARALLEL_JOBS, then extended a chunk at a time (each store moves a cache line to the
+   * worker's core, so not per job; `run()` publishes the rest).
+   */
+  private publishUpTo(count: number): void {
+    if (this.published) {
+      if (count % CHUNK === 0) Atomics.store(this.control, COUNT, (this.generation << 16) | count);
+    } else if (count === MIN_PARALLEL_JOBS && !this.closed && Atomics.load(this.control, STOP) === 0) {
+      this.publish(count);
+    }
   }
 
   /** The id of `view`'s shared buffer (registered with the worker on first use), or -1. */
