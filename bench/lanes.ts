@@ -110,7 +110,7 @@ function deliver(from: BenchUdp, to: BenchUdp, sourceHost: number): void {
   c.count = 0;
 }
 
-function pair(lanes: 1 | 2): Pair {
+export function pair(lanes: 1 | 2): Pair {
   const crypto = defaultBackend();
   const pools = lanes === 2 ? [ParallelAead.start(crypto), ParallelAead.start(crypto)] : [];
   const tunA = new BenchTun();
@@ -162,7 +162,7 @@ function pair(lanes: 1 | 2): Pair {
 }
 
 /** 64 full-size IPv4 UDP packets from a's side to b's, in one (shared-memory) TUN read batch. */
-function tunBatch(): PacketBatch {
+export function tunBatch(): PacketBatch {
   const batch = createBatch(BATCH, SLOT, 0, true);
   for (let i = 0; i < BATCH; i++) {
     const p = buildUdpPacket({
@@ -193,7 +193,7 @@ function sealRate(p: Pair, batch: PacketBatch, ms: number): number {
 }
 
 /** Packets per second opened by b over about `ms`; the datagrams are sealed by a beforehand, untimed. */
-function openRate(p: Pair, batch: PacketBatch, ms: number): number {
+export function openRate(p: Pair, batch: PacketBatch, ms: number): number {
   let packets = 0;
   let timed = 0;
   const capture = { batch: createDatagramBatch(ROUND * BATCH, SLOT, 0, true), count: 0 };

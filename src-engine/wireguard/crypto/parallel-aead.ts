@@ -144,16 +144,25 @@ function loop() {
     work();
   }
 }
+let lastSize = ${CHUNK};
+/** Jobs to claim next: a chunk, or one at a time over the last few of a closed run. */
+function claimSize() {
+  const c = Atomics.load(C, ${COUNT});
+  const next = Atomics.load(C, ${CURSOR}) & 0xffff;
+  lastSize = (c & ${CLOSED}) !== 0 && (c & 0x7fff) - next <= ${2 * CHUNK} ? 1 : ${CHUNK};
+  return lastSize;
+}
 /** Takes jobs of the published run until it is closed and none is left (or the run is over). */
 function work() {
   for (;;) {
-    const claim = Atomics.add(C, ${CURSOR}, ${CHUNK});
+    const claim = Atomics.add(C, ${CURSOR}, claimSize());
+    const size = lastSize;
     const g = claim >>> 16;
     const first = claim & 0xffff;
     let done = 0;
     let failed = false;
     let i = first;
-    for (; i < first + ${CHUNK}; i++) {
+    for (; i < first + size; i++) {
       // Job i may not be queued yet: the caller publishes as it goes, and closes the run at run().
       let c = Atomics.load(C, ${COUNT});
       for (let spin = 0; c >>> 16 === g && (c & 0x7fff) <= i && (c & ${CLOSED}) === 0; spin++) {
@@ -182,7 +191,7 @@ function work() {
       const c = Atomics.load(C, ${COUNT});
       if ((c & ${CLOSED}) !== 0 && total === (c & 0x7fff)) Atomics.notify(C, ${DONE});
     }
-    if (failed || i < first + ${CHUNK}) return;
+    if (failed || i < first + size) return;
   }
 }
 load().then(loop, (err) => { Atomics.store(C, ${STOP}, 1); throw err; });
@@ -249,6 +258,8 @@ export class ParallelAead {
   private readonly slabIds = new Map<ArrayBufferLike, number>();
   private lastSlab: ArrayBufferLike | undefined;
   private lastSlabId = -1;
+  private otherSlab: ArrayBufferLike | undefined;
+  private otherSlabId = -1;
   /** The views of each queued job, for this thread's share (the worker works from offsets). */
   private readonly inputs: Uint8Array[] = [];
   private readonly outputs: Uint8Array[] = [];
@@ -363,9 +374,11 @@ export class ParallelAead {
       Atomics.store(c, COUNT, (this.generation << 16) | CLOSED | n);
       Atomics.notify(c, COUNT); // a worker that slept waiting for more jobs
       for (;;) {
-        const first = Atomics.add(c, CURSOR, CHUNK) & 0xffff;
+        // Chunks, then single jobs at the end, so neither thread waits long for the other's last.
+        const size = n - (Atomics.load(c, CURSOR) & 0xffff) <= 2 * CHUNK ? 1 : CHUNK;
+        const first = Atomics.add(c, CURSOR, size) & 0xffff;
         if (first >= n) break;
-        const end = Math.min(first + CHUNK, n);
+        const end = Math.min(first + size, n);
         for (let i = first; i < end; i++) this.execute(i);
         Atomics.add(c, DONE, end - first);
       }
@@ -494,6 +507,12 @@ export class ParallelAead {
   private slabOf(view: Uint8Array): number {
     const buffer = view.buffer;
     if (buffer === this.lastSlab) return this.lastSlabId;
+    // Jobs alternate between two slabs (a packet's input and output): keep both at hand.
+    if (buffer === this.otherSlab) {
+      [this.lastSlab, this.otherSlab] = [this.otherSlab, this.lastSlab];
+      [this.lastSlabId, this.otherSlabId] = [this.otherSlabId, this.lastSlabId];
+      return this.lastSlabId;
+    }
     if (!(buffer instanceof SharedArrayBuffer)) return -1;
     let id = this.slabIds.get(buffer);
     if (id === undefined) {
@@ -502,6 +521,8 @@ export class ParallelAead {
       // Queued before the jobs that name it are published; the worker reads it synchronously.
       this.port.postMessage({ id, buffer });
     }
+    this.otherSlab = this.lastSlab;
+    this.otherSlabId = this.lastSlabId;
     this.lastSlab = buffer;
     this.lastSlabId = id;
     return id;
