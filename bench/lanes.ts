@@ -25,6 +25,7 @@ import { buildUdpPacket } from '../src-engine/packet/build.js';
 import { isPacketError } from '../src-engine/packet/errors.js';
 import { defaultBackend } from '../src-engine/wireguard/crypto/index.js';
 import { ParallelAead } from '../src-engine/wireguard/crypto/parallel-aead.js';
+import { printTable } from './table.js';
 
 const BATCH = 64;
 const SLOT = 2048;
@@ -110,7 +111,7 @@ function deliver(from: BenchUdp, to: BenchUdp, sourceHost: number): void {
   c.count = 0;
 }
 
-export function pair(lanes: 1 | 2): Pair {
+function pair(lanes: 1 | 2): Pair {
   const crypto = defaultBackend();
   const pools = lanes === 2 ? [ParallelAead.start(crypto), ParallelAead.start(crypto)] : [];
   const tunA = new BenchTun();
@@ -162,7 +163,7 @@ export function pair(lanes: 1 | 2): Pair {
 }
 
 /** 64 full-size IPv4 UDP packets from a's side to b's, in one (shared-memory) TUN read batch. */
-export function tunBatch(): PacketBatch {
+function tunBatch(): PacketBatch {
   const batch = createBatch(BATCH, SLOT, 0, true);
   for (let i = 0; i < BATCH; i++) {
     const p = buildUdpPacket({
@@ -193,7 +194,7 @@ function sealRate(p: Pair, batch: PacketBatch, ms: number): number {
 }
 
 /** Packets per second opened by b over about `ms`; the datagrams are sealed by a beforehand, untimed. */
-export function openRate(p: Pair, batch: PacketBatch, ms: number): number {
+function openRate(p: Pair, batch: PacketBatch, ms: number): number {
   let packets = 0;
   let timed = 0;
   const capture = { batch: createDatagramBatch(ROUND * BATCH, SLOT, 0, true), count: 0 };
@@ -254,13 +255,11 @@ export async function run(
     `WireGuard device, ${BATCH} × ${PACKET}-byte packets per batch, ${defaultBackend().name} backend, no kernel; ` +
       `median of 3 × ${(ms / 3000).toFixed(2)} s each:`,
   );
-  console.log('lanes  seal packets/s  seal Gbit/s  open packets/s  open Gbit/s');
-  for (const r of rows) {
-    console.log(
-      `${String(r.lanes).padEnd(5)}  ${Math.round(r.seal).toLocaleString('en-US').padStart(14)}  ${gbit(r.seal).padStart(11)}  ` +
-        `${Math.round(r.open).toLocaleString('en-US').padStart(14)}  ${gbit(r.open).padStart(11)}`,
-    );
-  }
+  const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+  printTable(
+    ['lanes', 'seal packets/s', 'seal Gbit/s', 'open packets/s', 'open Gbit/s'],
+    rows.map((r) => [String(r.lanes), fmt(r.seal), gbit(r.seal), fmt(r.open), gbit(r.open)]),
+  );
   console.log(
     `(two lanes: the worker sealed ${((100 * worker[0]!.byWorker) / Math.max(1, worker[0]!.jobs)).toFixed(0)} % ` +
       `and opened ${((100 * worker[1]!.byWorker) / Math.max(1, worker[1]!.jobs)).toFixed(0)} % of the packets)`,
