@@ -1,19 +1,21 @@
 /**
  * A batch's ChaCha20-Poly1305 work shared between the calling thread and one crypto worker
- * (issue 13, "more cores"). The data path still does everything stateful on its own thread —
- * counters, replay windows, timers, routing — and only queues the AEAD calls of a batch here;
- * `run()` then seals and opens them on both threads at once (fork-join) and returns when every
- * job is done, so the caller sees the results in order as if it had made the calls itself.
+ * (docs/performance.md, "More cores"). The data path still does everything stateful on its own
+ * thread — counters, replay windows, timers, routing — and only queues the AEAD calls of a batch
+ * here; `run()` returns when every job is done, so the caller sees the results in order as if it
+ * had made the calls itself.
  *
  * Memory: jobs name their input and output by offset into buffers backed by a SharedArrayBuffer
  * (the data path's batch slabs), so the worker reads and writes the packets in place, and each
  * job carries its key and nonce in a shared table that is wiped after every run. A job whose
  * buffers are not shared memory runs inline at once.
  *
- * Scheduling: both threads take jobs from one atomic cursor, so a worker that wakes late costs
- * nothing (the caller simply does more of the batch), and the caller only ever waits for the
- * one job the worker is in the middle of. The cursor carries a generation number, so a worker
- * that wakes after its batch is over can never take a job of the next one.
+ * Scheduling: from the fourth job on, the run is handed to the worker as it is being queued, so
+ * the worker seals while the caller still routes and frames later packets; `run()` closes it and
+ * both threads take what is left from one atomic cursor. A worker that wakes late costs nothing
+ * (the caller does more of the batch), and the caller only ever waits for the job or two the
+ * worker is in the middle of. The cursor carries a generation number, so a claim left over from
+ * a finished run can never take a job of the next one.
  *
  * This only pays where a core is free for the worker: on two cores, where both tunnel ends and
  * the traffic already share the machine, it stays off (`parallelAeadLanes`).
@@ -52,8 +54,7 @@ const CONTROL_INTS = 64;
 const MAX_PLAINTEXT = 65_535;
 /**
  * Jobs taken per claim: each claim moves the cursor's cache line between the cores, so jobs of
- * about a microsecond are taken a few at a time (measured: 1 → 1.21× for a batch of 64, 4 → see
- * docs/performance.md).
+ * about a microsecond are taken a few at a time (single claims throughout cost ≈ 10 %).
  */
 const CHUNK = 4;
 /** Below this many jobs a run stays on the calling thread: waking the worker costs more. */
@@ -421,6 +422,8 @@ export class ParallelAead {
     const c = this.control;
     let waited = 0;
     for (let spin = 0; Atomics.load(c, DONE) < n; spin++) {
+      // A worker that failed stops at once and leaves its claimed jobs undone: redo them now.
+      if (Atomics.load(c, STOP) === 1) break;
       if (spin < 2000) continue;
       const done = Atomics.load(c, DONE);
       if (done < n && Atomics.wait(c, DONE, done, 5) === 'timed-out' && (waited += 5) >= WORKER_STALL_MS) {
