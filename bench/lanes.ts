@@ -19,6 +19,7 @@ import {
 } from '../src-engine/tun/batch.js';
 import type { TunDevice, TunDeviceStats } from '../src-engine/tun/device.js';
 import type { UdpTransport, UdpTransportStats } from '../src-engine/datapath/udp.js';
+import { EndpointCache } from '../src-engine/datapath/address-record.js';
 import { parseCidr } from '../src-engine/datapath/allowed-ips.js';
 import { WireGuardDevice } from '../src-engine/datapath/wg-device.js';
 import { buildUdpPacket } from '../src-engine/packet/build.js';
@@ -97,15 +98,23 @@ interface Pair {
   readonly pools: ParallelAead[];
 }
 
-/** Hands what `from` captured to `to`'s socket, as one receive per 64 datagrams (from 192.0.2.x). */
-function deliver(from: BenchUdp, to: BenchUdp, sourceHost: number): void {
+const records = new EndpointCache();
+
+/** Address records saying every slot of `batch` came from `socket`. */
+function sentBy(batch: DatagramBatch, socket: BenchUdp): void {
+  const from = { address: socket.localAddress, port: socket.localPort };
+  for (let i = 0; i < batch.capacity; i++) records.toRecord(from, batch.addrs, i * ADDR_SIZE);
+}
+
+/** Hands what `from` captured to `to`'s socket, as one receive per 64 datagrams. */
+function deliver(from: BenchUdp, to: BenchUdp): void {
   const c = from.capture!;
   const batch = createDatagramBatch(BATCH, SLOT, 0, true);
+  sentBy(batch, from);
   for (let at = 0; at < c.count; at += BATCH) {
     const n = Math.min(BATCH, c.count - at);
     batch.buffer.set(c.batch.buffer.subarray(at * SLOT, (at + n) * SLOT));
     batch.lengths.set(c.batch.lengths.subarray(at, at + n));
-    for (let i = 0; i < n; i++) batch.addrs.set([4, 0, 0, sourceHost, 192, 0, 2, sourceHost], i * ADDR_SIZE);
     to.onDatagrams!(batch, n);
   }
   c.count = 0;
@@ -152,9 +161,9 @@ function pair(lanes: 1 | 2): Pair {
   udpA.capture = { batch: createDatagramBatch(16, SLOT), count: 0 };
   udpB.capture = { batch: createDatagramBatch(16, SLOT), count: 0 };
   a.connectAll();
-  deliver(udpA, udpB, 1); // initiation
-  deliver(udpB, udpA, 2); // response (a sends its confirming keepalive next)
-  deliver(udpA, udpB, 1);
+  deliver(udpA, udpB); // initiation
+  deliver(udpB, udpA); // response (a sends its confirming keepalive next)
+  deliver(udpA, udpB);
   udpA.capture = undefined;
   udpB.capture = undefined;
   if (!a.peerStats()[0]!.stats.handshakesCompleted)
@@ -199,6 +208,7 @@ function openRate(p: Pair, batch: PacketBatch, ms: number): number {
   let timed = 0;
   const capture = { batch: createDatagramBatch(ROUND * BATCH, SLOT, 0, true), count: 0 };
   const incoming = createDatagramBatch(BATCH, SLOT, 0, true);
+  sentBy(incoming, p.udpA);
   while (timed < ms) {
     p.udpA.capture = capture;
     for (let k = 0; k < ROUND; k++) p.tunA.onPackets!(batch, BATCH);
@@ -208,7 +218,6 @@ function openRate(p: Pair, batch: PacketBatch, ms: number): number {
       // A receive of 64 datagrams: one copy into the socket's batch, as recvmmsg makes.
       incoming.buffer.set(capture.batch.buffer.subarray(at * SLOT, (at + BATCH) * SLOT));
       incoming.lengths.set(capture.batch.lengths.subarray(at, at + BATCH));
-      for (let i = 0; i < BATCH; i++) incoming.addrs.set([4, 0, 0, 1, 192, 0, 2, 1], i * ADDR_SIZE);
       p.udpB.onDatagrams!(incoming, BATCH);
     }
     timed += performance.now() - start;

@@ -81,6 +81,8 @@ interface PendingOpen {
   peer: Peer | undefined;
   kp: Keypair | undefined;
   datagram: Uint8Array;
+  /** The TUN slot it opens into. */
+  out: Uint8Array;
   from: Endpoint | undefined;
   job: number;
 }
@@ -154,6 +156,7 @@ export class WireGuardDevice {
       peer: undefined,
       kp: undefined,
       datagram: EMPTY,
+      out: EMPTY,
       from: undefined,
       job: 0,
     }));
@@ -349,17 +352,14 @@ export class WireGuardDevice {
   private queueOpen(peer: Peer, datagram: Uint8Array, from: Endpoint, now: number): void {
     if (this.tunOutCount + this.pendingOpenCount === this.tunOut.capacity) this.flushTun();
     const job = this.aead!.pending;
-    const kp = peer.tunn.queueTransport(
-      datagram,
-      this.tunSlot(this.tunOutCount + this.pendingOpenCount),
-      now,
-      this.aead!,
-    );
+    const out = this.tunSlot(this.tunOutCount + this.pendingOpenCount);
+    const kp = peer.tunn.queueTransport(datagram, out, now, this.aead!);
     if (kp === undefined) return; // dropped and counted by the peer
     const p = this.pendingOpens[this.pendingOpenCount++]!;
     p.peer = peer;
     p.kp = kp;
     p.datagram = datagram;
+    p.out = out;
     p.from = from;
     p.job = job;
   }
@@ -375,22 +375,26 @@ export class WireGuardDevice {
     this.aead!.run();
     // Cleared first: finishing can send (a flush of the socket) and must not see these again.
     this.pendingOpenCount = 0;
+    const slotSize = this.tunOut.slotSize;
     const base = this.tunOutCount;
     for (let k = 0; k < n; k++) {
       const p = this.pendingOpens[k]!;
+      const r = p.peer!.tunn.finishTransport(
+        p.kp!,
+        this.aead!.result(p.job),
+        p.datagram,
+        p.from!,
+        p.out,
+        now,
+      );
       const slot = base + k;
-      const out = this.tunSlot(slot);
-      const r = p.peer!.tunn.finishTransport(p.kp!, this.aead!.result(p.job), p.datagram, p.from!, out, now);
       if (r.type === 'tunnel' && slot !== this.tunOutCount) {
-        this.tunOut.buffer.copyWithin(
-          this.tunOutCount * this.tunOut.slotSize,
-          slot * this.tunOut.slotSize,
-          slot * this.tunOut.slotSize + r.packet.length,
-        );
+        const from = slot * slotSize;
+        this.tunOut.buffer.copyWithin(this.tunOutCount * slotSize, from, from + r.packet.length);
       }
       this.received(p.peer!, r);
       p.peer = p.kp = p.from = undefined;
-      p.datagram = EMPTY;
+      p.datagram = p.out = EMPTY;
     }
   }
 

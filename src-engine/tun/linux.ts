@@ -101,8 +101,9 @@ export class LinuxTunDevice implements TunDevice {
 
   /** A fresh snapshot on every read (it asks the addon and the kernel): for status, not the hot path. */
   get stats(): TunDeviceStats {
+    const perQueue = this.queues.map((q) => q.stats); // one snapshot per queue
     const sum = (pick: (s: NativeTun['stats']) => number): number =>
-      this.queues.reduce((total, q) => total + pick(q.stats), 0);
+      perQueue.reduce((total, s) => total + pick(s), 0);
     return {
       readPackets: sum((s) => s.readPackets),
       writtenPackets: sum((s) => s.writtenPackets),

@@ -145,19 +145,17 @@ function loop() {
     work();
   }
 }
-let lastSize = ${CHUNK};
 /** Jobs to claim next: a chunk, or one at a time over the last few of a closed run. */
 function claimSize() {
   const c = Atomics.load(C, ${COUNT});
   const next = Atomics.load(C, ${CURSOR}) & 0xffff;
-  lastSize = (c & ${CLOSED}) !== 0 && (c & 0x7fff) - next <= ${2 * CHUNK} ? 1 : ${CHUNK};
-  return lastSize;
+  return (c & ${CLOSED}) !== 0 && (c & 0x7fff) - next <= ${2 * CHUNK} ? 1 : ${CHUNK};
 }
 /** Takes jobs of the published run until it is closed and none is left (or the run is over). */
 function work() {
   for (;;) {
-    const claim = Atomics.add(C, ${CURSOR}, claimSize());
-    const size = lastSize;
+    const size = claimSize();
+    const claim = Atomics.add(C, ${CURSOR}, size);
     const g = claim >>> 16;
     const first = claim & 0xffff;
     let done = 0;
@@ -257,10 +255,8 @@ export class ParallelAead {
   private readonly keys: Uint8Array[] = [];
   private readonly nonces: Uint8Array[] = [];
   private readonly slabIds = new Map<ArrayBufferLike, number>();
-  private lastSlab: ArrayBufferLike | undefined;
-  private lastSlabId = -1;
-  private otherSlab: ArrayBufferLike | undefined;
-  private otherSlabId = -1;
+  private readonly cachedSlab: (ArrayBufferLike | undefined)[] = [undefined, undefined];
+  private readonly cachedSlabId = [-1, -1];
   /** The views of each queued job, for this thread's share (the worker works from offsets). */
   private readonly inputs: Uint8Array[] = [];
   private readonly outputs: Uint8Array[] = [];
@@ -469,8 +465,8 @@ export class ParallelAead {
     this.nonces[i]!.set(nonce);
     J[j + F_PAD] = padded;
     J[j + F_RESULT] = PENDING;
-    const inSlab = this.slabOf(input);
-    const outSlab = this.slabOf(out);
+    const inSlab = this.slabOf(input, 0);
+    const outSlab = this.slabOf(out, 1);
     if (inSlab < 0 || outSlab < 0 || this.closed) {
       // Not shared memory: done here and now, and marked so the run skips it.
       J[j + F_OP] = op;
@@ -506,16 +502,14 @@ export class ParallelAead {
     }
   }
 
-  /** The id of `view`'s shared buffer (registered with the worker on first use), or -1. */
-  private slabOf(view: Uint8Array): number {
+  /**
+   * The id of `view`'s shared buffer (registered with the worker on first use), or -1. `role`
+   * (0 input, 1 output) keeps one cached answer each, since a job's input and output are
+   * usually in two different slabs that repeat from job to job.
+   */
+  private slabOf(view: Uint8Array, role: 0 | 1): number {
     const buffer = view.buffer;
-    if (buffer === this.lastSlab) return this.lastSlabId;
-    // Jobs alternate between two slabs (a packet's input and output): keep both at hand.
-    if (buffer === this.otherSlab) {
-      [this.lastSlab, this.otherSlab] = [this.otherSlab, this.lastSlab];
-      [this.lastSlabId, this.otherSlabId] = [this.otherSlabId, this.lastSlabId];
-      return this.lastSlabId;
-    }
+    if (buffer === this.cachedSlab[role]) return this.cachedSlabId[role]!;
     if (!(buffer instanceof SharedArrayBuffer)) return -1;
     let id = this.slabIds.get(buffer);
     if (id === undefined) {
@@ -524,10 +518,8 @@ export class ParallelAead {
       // Queued before the jobs that name it are published; the worker reads it synchronously.
       this.port.postMessage({ id, buffer });
     }
-    this.otherSlab = this.lastSlab;
-    this.otherSlabId = this.lastSlabId;
-    this.lastSlab = buffer;
-    this.lastSlabId = id;
+    this.cachedSlab[role] = buffer;
+    this.cachedSlabId[role] = id;
     return id;
   }
 
